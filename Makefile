@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` and `make test`. The rest are helpers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: help run test lint unit integration e2e admin bench deps
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+deps:  ## install uv (from PyPI) where missing, then the locked environment
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv
+	@$(UV) sync --frozen --quiet
+
+run: deps  ## the whole system in the foreground, against servers on 127.0.0.1
+	@$(RUN) python deploy/local_stack.py run
+
+test: deps  ## lint, then unit, integration and end-to-end tests against real servers
+	@$(RUN) python deploy/local_stack.py check
+	@$(MAKE) --no-print-directory lint
+	@$(RUN) pytest tests/unit tests/integration tests/e2e
+
+lint:  ## ruff and mypy
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check --quiet .
+	@$(RUN) mypy services tests deploy bench
+
+unit: deps
+	@$(RUN) pytest tests/unit
+integration: deps
+	@$(RUN) pytest tests/integration
+e2e: deps
+	@$(RUN) pytest tests/e2e
+
+admin: deps  ## make an admin: make admin USERNAME=... PASSWORD=... [EMAIL=...]
+	@test -n "$(USERNAME)" -a -n "$(PASSWORD)" || { echo "usage: make admin USERNAME=... PASSWORD=... [EMAIL=...]"; exit 2; }
+	@$(RUN) auth-service migrate
+	@ADMIN_PASSWORD='$(PASSWORD)' $(RUN) auth-service create-admin --username '$(USERNAME)' $(if $(EMAIL),--email '$(EMAIL)')
+
+bench: deps  ## the benchmarks in bench/ (writes bench/RESULTS.md)
+	@$(RUN) python bench/run.py

@@ -1,0 +1,1 @@
+"""The auth service: users, password hashes, and JWT access/refresh tokens."""

@@ -1,0 +1,75 @@
+"""`auth-service serve | migrate | create-admin`: the commands compose and `make run` start."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+from pydantic import ValidationError
+
+from auth_service.settings import AuthSettings
+from shared.logs import setup_logging
+from shared.migrations import upgrade
+from shared.telemetry import setup_telemetry
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="auth-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve HTTP on AUTH_HOST:AUTH_PORT")
+    commands.add_parser("migrate", help="create the database if needed; migrate it to head")
+    admin = commands.add_parser(
+        "create-admin", help="make an admin (or promote a user); password from ADMIN_PASSWORD"
+    )
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--email", help="default: <username>@admin.invalid")
+    args = parser.parse_args(argv)
+
+    settings = AuthSettings()
+    setup_logging("auth_service", settings.log_level)
+    if args.command == "serve":
+        setup_telemetry("auth_service")
+        uvicorn.run(
+            "auth_service.main:create_app",
+            factory=True,
+            host=settings.auth_host,
+            port=settings.auth_port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    elif args.command == "migrate":
+        upgrade(MIGRATIONS, settings.auth_database_url.get_secret_value())
+    else:
+        return asyncio.run(_create_admin(settings, args.username, args.email))
+    return 0
+
+
+async def _create_admin(settings: AuthSettings, username: str, email: str | None) -> int:
+    from auth_service.main import create_app
+    from auth_service.schemas import NewUser
+
+    password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("Password: ")
+    try:
+        new = NewUser(
+            username=username, email=email or f"{username}@admin.invalid", password=password
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+        return 2
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        user, created = await app.state.auth.make_admin(new)
+    print(f"{'created' if created else 'promoted'} admin {user.username} ({user.id})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The composition root: builds every part of the auth service from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from auth_service import api
+from auth_service.keys import load_signing_key
+from auth_service.models import outbox
+from auth_service.passwords import PasswordHasher
+from auth_service.service import AuthService
+from auth_service.settings import AuthSettings
+from auth_service.tokens import AccessTokenIssuer
+from shared.app import create_app as create_service_app
+from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
+from shared.db import create_engine, ping, session_factory
+from shared.events import Envelope, UserRegistered
+from shared.outbox import OutboxRelay
+from shared.security import StaticKeys, TokenVerifier
+from shared.topology import AUTH_EVENTS
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    settings = settings or AuthSettings()
+    broker = build_broker(settings.rabbitmq_url.get_secret_value(), service="auth")
+    broker.publisher(
+        UserRegistered.ROUTING_KEY,
+        exchange=AUTH_EVENTS,
+        title="user.registered",
+        description="A user signed up (or an admin was made from the command line).",
+        schema=Envelope[UserRegistered],
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.auth_database_url.get_secret_value(), timeout=settings.dependency_timeout
+        )
+        key = load_signing_key(
+            settings.auth_jwt_private_key.get_secret_value(), settings.auth_jwt_key_file
+        )
+        hasher = PasswordHasher(
+            memory_kib=settings.auth_argon2_memory_kib,
+            time_cost=settings.auth_argon2_time_cost,
+            parallelism=settings.auth_argon2_parallelism,
+            threads=settings.auth_hash_threads,
+        )
+        app.state.jwks = key.jwks
+        app.state.verifier = TokenVerifier(
+            StaticKeys(key.jwks), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        app.state.auth = AuthService(
+            sessions=session_factory(engine),
+            hasher=hasher,
+            access_tokens=AccessTokenIssuer(
+                key,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                ttl=timedelta(seconds=settings.auth_access_token_ttl_seconds),
+            ),
+            refresh_ttl=timedelta(seconds=settings.auth_refresh_token_ttl_seconds),
+        )
+        app.state.dependency_timeout = settings.dependency_timeout
+        app.state.readiness = {
+            "postgres": lambda: ping(engine),
+            "rabbitmq": lambda: require_broker(broker),
+        }
+        relay = OutboxRelay(engine=engine, table=outbox, broker=broker)
+
+        async def relay_when_connected() -> None:
+            await connect_until_up(broker)
+            await relay.run()
+
+        relay_task = asyncio.create_task(relay_when_connected(), name="outbox-relay")
+        try:
+            yield
+        finally:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+            await broker.stop()
+            await engine.dispose()
+            hasher.close()
+
+    return create_service_app(
+        title="auth_service",
+        version=VERSION,
+        description="Users, password hashes, and JWT access/refresh tokens (EdDSA, with JWKS).",
+        lifespan=lifespan,
+        routers=[api.router, asyncapi_router(broker, title="auth_service", version=VERSION)],
+    )

@@ -1,0 +1,197 @@
+"""The auth service layer: each public method is one use case and one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from auth_service.models import outbox, refresh_tokens, users
+from auth_service.passwords import PasswordHasher
+from auth_service.refresh_rules import StoredRefreshToken, Verdict, judge
+from auth_service.schemas import NewUser, TokenPair, UserOut
+from auth_service.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
+from shared.errors import Conflict, NotFound, Unauthorized
+from shared.events import Envelope, Role, UserRegistered
+from shared.outbox import add_to_outbox
+
+_REFRESH_MESSAGES = {
+    Verdict.REUSED: "This refresh token was used before; its session is now revoked",
+    Verdict.REVOKED: "This refresh token has been revoked",
+    Verdict.EXPIRED: "This refresh token has expired",
+}
+
+
+@dataclass
+class AuthService:
+    sessions: async_sessionmaker[AsyncSession]
+    hasher: PasswordHasher
+    access_tokens: AccessTokenIssuer
+    refresh_ttl: timedelta
+
+    async def register(self, new: NewUser, *, role: Role = Role.USER) -> UserOut:
+        password_hash = await self.hasher.hash(new.password)
+        user = UserOut(
+            id=uuid.uuid4(),
+            username=new.username,
+            email=new.email.lower(),
+            role=role,
+            created_at=datetime.now(UTC),
+        )
+        try:
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    insert(users).values(**user.model_dump(), password_hash=password_hash)
+                )
+                await add_to_outbox(session, outbox, _registered(user))
+        except IntegrityError as exc:
+            field = "username" if "users_username_key" in str(exc.orig) else "email"
+            raise Conflict(f"That {field} is taken", details={"field": field}) from exc
+        return user
+
+    async def login(self, identifier: str, password: str) -> TokenPair:
+        """`identifier` is a username or an email, either without regard to case."""
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(users.c.id, users.c.role, users.c.password_hash).where(
+                        or_(
+                            func.lower(users.c.username) == identifier.lower(),
+                            func.lower(users.c.email) == identifier.lower(),
+                        )
+                    )
+                )
+            ).first()
+        if not await self.hasher.verify(row.password_hash if row else None, password):
+            raise Unauthorized("Wrong username or password", error="invalid_grant")
+        assert row is not None
+        if self.hasher.needs_rehash(row.password_hash):
+            await self._rehash(row.id, password)
+        async with self.sessions.begin() as session:
+            return await self._issue(session, row.id, Role(row.role), family_id=uuid.uuid4())
+
+    async def refresh(self, token: str) -> TokenPair:
+        """Rotate: the presented token is spent and its successor joins the same family."""
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as session:
+            stored = await self._stored(session, token)
+            verdict = judge(
+                StoredRefreshToken(stored.expires_at, stored.used_at, stored.revoked_at), now
+            )
+            if verdict is Verdict.ROTATE:
+                await session.execute(
+                    update(refresh_tokens)
+                    .where(refresh_tokens.c.id == stored.id)
+                    .values(used_at=now)
+                )
+                return await self._issue(
+                    session, stored.user_id, Role(stored.role), family_id=stored.family_id
+                )
+            if verdict is Verdict.REUSED:
+                await self._revoke_family(session, stored.family_id, now)
+        # Committed above: a reuse revokes the family even though the caller gets a 401.
+        raise Unauthorized(_REFRESH_MESSAGES[verdict], error="invalid_grant")
+
+    async def logout(self, token: str) -> None:
+        """Revoke the token's whole family (RFC 7009: an unknown token is not an error)."""
+        async with self.sessions.begin() as session:
+            family = (
+                await session.execute(
+                    select(refresh_tokens.c.family_id).where(
+                        refresh_tokens.c.token_hash == refresh_token_hash(token)
+                    )
+                )
+            ).scalar_one_or_none()
+            if family is not None:
+                await self._revoke_family(session, family, datetime.now(UTC))
+
+    async def user(self, user_id: uuid.UUID) -> UserOut:
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(
+                        users.c.id,
+                        users.c.username,
+                        users.c.email,
+                        users.c.role,
+                        users.c.created_at,
+                    ).where(users.c.id == user_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound("No such user")
+        return UserOut.model_validate(row._asdict())
+
+    async def make_admin(self, new: NewUser) -> tuple[UserOut, bool]:
+        """Create an admin, or promote the user of that name. True if one was created."""
+        try:
+            return await self.register(new, role=Role.ADMIN), True
+        except Conflict:
+            async with self.sessions.begin() as session:
+                user_id = (
+                    await session.execute(
+                        update(users)
+                        .where(func.lower(users.c.username) == new.username.lower())
+                        .values(role=Role.ADMIN.value)
+                        .returning(users.c.id)
+                    )
+                ).scalar_one_or_none()
+            if user_id is None:
+                raise
+            return await self.user(user_id), False
+
+    async def _issue(
+        self, session: AsyncSession, user_id: uuid.UUID, role: Role, *, family_id: uuid.UUID
+    ) -> TokenPair:
+        token = new_refresh_token()
+        await session.execute(
+            insert(refresh_tokens).values(
+                id=uuid.uuid4(),
+                family_id=family_id,
+                user_id=user_id,
+                token_hash=refresh_token_hash(token),
+                expires_at=datetime.now(UTC) + self.refresh_ttl,
+            )
+        )
+        return TokenPair(
+            access_token=self.access_tokens.issue(user_id, role),
+            refresh_token=token,
+            expires_in=int(self.access_tokens.ttl.total_seconds()),
+        )
+
+    async def _stored(self, session: AsyncSession, token: str) -> Any:
+        stored = (
+            await session.execute(
+                select(refresh_tokens, users.c.role)
+                .join(users, users.c.id == refresh_tokens.c.user_id)
+                .where(refresh_tokens.c.token_hash == refresh_token_hash(token))
+                .with_for_update(of=refresh_tokens)
+            )
+        ).first()
+        if stored is None:
+            raise Unauthorized("Unknown refresh token", error="invalid_grant")
+        return stored
+
+    async def _revoke_family(self, session: AsyncSession, family: uuid.UUID, now: datetime) -> None:
+        await session.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.family_id == family, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def _rehash(self, user_id: uuid.UUID, password: str) -> None:
+        new_hash = await self.hasher.hash(password)
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(users).where(users.c.id == user_id).values(password_hash=new_hash)
+            )
+
+
+def _registered(user: UserOut) -> Envelope[UserRegistered]:
+    payload = UserRegistered(id=user.id, username=user.username, email=user.email, role=user.role)
+    return Envelope.wrap(payload, aggregate_id=user.id, version=1)

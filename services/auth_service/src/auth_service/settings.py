@@ -1,0 +1,25 @@
+"""The auth service's settings (each field reads the environment variable of its own name)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from shared.settings import ServiceSettings
+
+
+class AuthSettings(ServiceSettings):
+    auth_database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/auth")
+    auth_host: str = "127.0.0.1"
+    auth_port: int = 8001
+    # PEM of an Ed25519 key. Empty: generated once into the key file, and reused from there.
+    auth_jwt_private_key: SecretStr = SecretStr("")
+    auth_jwt_key_file: Path = Path(".run/keys/auth_ed25519.pem")
+    auth_access_token_ttl_seconds: int = 900
+    auth_refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    auth_hash_threads: int = 2
+    # argon2id cost: OWASP's first recommended set (19 MiB, 2 passes, 1 lane); see bench/.
+    auth_argon2_memory_kib: int = 19 * 1024
+    auth_argon2_time_cost: int = 2
+    auth_argon2_parallelism: int = 1

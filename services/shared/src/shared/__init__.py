@@ -1,0 +1,1 @@
+"""Infrastructure every service uses. Nothing here knows about one service's domain."""

@@ -1,0 +1,176 @@
+"""The FastAPI app factory every HTTP service starts from: errors, probes, metrics, request ids."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import AppError, error_body
+from shared.metrics import HttpMetrics, MetricsMiddleware
+from shared.requests import RequestIdMiddleware
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[object]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+# Errors that mean "a server we depend on did not answer": the client gets a 503.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def create_app(
+    *,
+    title: str,
+    version: str,
+    lifespan: Lifespan,
+    routers: Sequence[APIRouter],
+    description: str = "",
+) -> FastAPI:
+    """Build a service's app. Its lifespan puts readiness checks in `app.state.readiness`."""
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app.state.readiness = {}
+    registry = CollectorRegistry()
+    app.state.metrics_registry = registry
+    _add_error_handlers(app)
+    app.include_router(_probes(registry))
+    for router in routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/healthz,/readyz,/metrics")
+    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _probes(registry: CollectorRegistry) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Every dependency of this service answers")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, ReadinessCheck] = request.app.state.readiness
+        timeout = getattr(request.app.state, "dependency_timeout", 1.5)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(check(), timeout) for check in checks.values()),
+            return_exceptions=True,
+        )
+        status = {
+            name: "ok" if not isinstance(result, BaseException) else "unavailable"
+            for name, result in zip(checks, results, strict=True)
+        }
+        if all(value == "ok" for value in status.values()):
+            return JSONResponse({"status": "ready", "checks": status})
+        failed = ", ".join(name for name, value in status.items() if value != "ok")
+        return JSONResponse(
+            error_body("not_ready", f"unavailable: {failed}", status), status_code=503
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _is_not_json(request, exc):
+            return JSONResponse(
+                error_body("unsupported_media_type", "Send the body as application/json"),
+                status_code=415,
+            )
+        return JSONResponse(
+            error_body("validation_error", "The request is not valid", _field_errors(exc)),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return JSONResponse(
+            error_body(code, message), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if _is_unavailable(exc):
+            log.warning("dependency unavailable: %s", type(exc).__name__)
+            return JSONResponse(
+                error_body(
+                    "dependency_unavailable",
+                    "A dependency of this service is down; try again shortly",
+                ),
+                status_code=503,
+                headers={"Retry-After": "2"},
+            )
+        log.exception("unhandled error")
+        return JSONResponse(error_body("internal_error", "Internal error"), status_code=500)
+
+
+def _is_unavailable(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, UNAVAILABLE_ERRORS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _is_not_json(request: Request, exc: RequestValidationError) -> bool:
+    """A JSON body route that got a form or text: say so, rather than list field errors."""
+    content_type = request.headers.get("content-type", "")
+    return "json" not in content_type and any(
+        error.get("loc") == ("body",) and error.get("type") == "model_attributes_type"
+        for error in exc.errors()
+    )
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Where and what, never the input itself: it may hold a password."""
+    return [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in exc.errors()
+    ]

@@ -1,0 +1,141 @@
+"""Every event and command on the wire, declared once: small frozen models in one envelope."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    SHIPPED = "SHIPPED"
+    CANCELED = "CANCELED"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ADMIN = "admin"
+
+
+class Message(BaseModel):
+    """A payload. Its class names the exchange and routing key it travels under."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    EXCHANGE: ClassVar[str]
+    ROUTING_KEY: ClassVar[str]
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    price: Money
+    quantity: int
+
+
+class UserRegistered(Message):
+    EXCHANGE = "auth.events"
+    ROUTING_KEY = "user.registered"
+
+    id: uuid.UUID
+    username: str
+    email: str
+    role: Role
+
+
+class OrderCreated(Message):
+    EXCHANGE = "orders.events"
+    ROUTING_KEY = "order.created"
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    items: tuple[OrderItem, ...]
+    total_price: Money
+    status: OrderStatus
+    version: int
+    is_deleted: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderStatusChanged(Message):
+    EXCHANGE = "orders.events"
+    ROUTING_KEY = "order.status_changed"
+
+    from_status: OrderStatus
+    to_status: OrderStatus
+    changed_by: uuid.UUID | None  # None: the status worker's timer
+
+
+class OrderUpdated(Message):
+    EXCHANGE = "orders.events"
+    ROUTING_KEY = "order.updated"
+
+    items: tuple[OrderItem, ...]
+    total_price: Money
+
+
+class OrderDeleted(Message):
+    EXCHANGE = "orders.events"
+    ROUTING_KEY = "order.deleted"
+
+    deleted_by: uuid.UUID
+
+
+class AdvanceStatus(Message):
+    """A command: move the order on from `expected_status`, if it is still there."""
+
+    EXCHANGE = "orders.commands"
+    ROUTING_KEY = "order.advance_status"
+
+    order_id: uuid.UUID
+    expected_status: OrderStatus
+
+
+P = TypeVar("P", bound=Message)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """One envelope for everything on the wire. `version` is the aggregate's version after it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID
+    type: str
+    occurred_at: datetime
+    aggregate_id: uuid.UUID
+    version: int
+    payload: P
+
+    @classmethod
+    def wrap(cls, payload: P, *, aggregate_id: uuid.UUID, version: int) -> Envelope[P]:
+        return Envelope[type(payload)](  # type: ignore[misc]
+            event_id=uuid.uuid4(),
+            type=payload.ROUTING_KEY,
+            occurred_at=datetime.now(UTC),
+            aggregate_id=aggregate_id,
+            version=version,
+            payload=payload,
+        )
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.ROUTING_KEY: cls
+    for cls in (
+        UserRegistered,
+        OrderCreated,
+        OrderStatusChanged,
+        OrderUpdated,
+        OrderDeleted,
+        AdvanceStatus,
+    )
+}

@@ -1,0 +1,71 @@
+"""The outbox table (each service's own migration creates it) and the write into it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import propagate
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import Envelope, Message
+
+NOTIFY_CHANNEL = "outbox"
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("exchange", String(255), nullable=False),
+        Column("routing_key", String(255), nullable=False),
+        Column("body", JSONB, nullable=False),
+        # W3C trace context of the request that wrote the row, so the trace goes on from it.
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text),
+        Index("outbox_unpublished", "id", postgresql_where=text("published_at is null")),
+        Index(
+            "outbox_published_at",
+            "published_at",
+            postgresql_where=text("published_at is not null"),
+        ),
+    )
+
+
+async def add_to_outbox(session: AsyncSession, table: Table, envelope: Envelope[Any]) -> None:
+    """Write the event in the caller's transaction and wake the relay when that commits."""
+    headers: dict[str, Any] = {}
+    propagate.inject(headers)
+    payload: Message = envelope.payload
+    await session.execute(
+        insert(table).values(
+            event_id=envelope.event_id,
+            exchange=payload.EXCHANGE,
+            routing_key=payload.ROUTING_KEY,
+            body=envelope.model_dump(mode="json"),
+            headers=headers,
+        )
+    )
+    # Postgres delivers a NOTIFY only on commit, and folds repeats within one transaction.
+    await session.execute(text(f"notify {NOTIFY_CHANNEL}"))

@@ -1,0 +1,145 @@
+"""Access-token verification from the auth service's JWKS, as a FastAPI dependency.
+
+Services never share a secret with the auth service: they fetch its public keys (JWKS),
+cache them, and fetch again when a token names a key id they have not seen (key rotation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import DependencyUnavailable, Unauthorized
+from shared.events import Role
+
+ALGORITHMS = ["EdDSA"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: uuid.UUID
+    role: Role
+    token_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+class KeySource(Protocol):
+    async def key(self, kid: str) -> jwt.PyJWK | None: ...
+
+
+class StaticKeys:
+    """Keys known in advance (the auth service verifying its own tokens, tests)."""
+
+    def __init__(self, jwks: Mapping[str, Any]) -> None:
+        self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(dict(jwks)).keys}
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        return self._keys.get(kid)
+
+
+class JwksKeys:
+    """Keys fetched from a JWKS URL, cached, and refetched for an unknown `kid`.
+
+    A refetch happens at most once per `min_refetch` seconds, so garbage tokens with
+    random key ids cannot make this service hammer the auth service.
+    """
+
+    def __init__(
+        self, url: str, client: httpx.AsyncClient, *, max_age: float = 3600, min_refetch: float = 10
+    ) -> None:
+        self.url = url
+        self.client = client
+        self.max_age = max_age
+        self.min_refetch = min_refetch
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        now = time.monotonic()
+        if kid in self._keys and now - self._fetched_at < self.max_age:
+            return self._keys[kid]
+        async with self._lock:
+            age = time.monotonic() - self._fetched_at
+            stale = kid not in self._keys or age >= self.max_age
+            if stale and (age >= self.min_refetch or not self._keys):
+                await self._fetch()
+        return self._keys.get(kid)
+
+    async def _fetch(self) -> None:
+        try:
+            response = await self.client.get(self.url, timeout=2.0)
+            response.raise_for_status()
+            keys = jwt.PyJWKSet.from_dict(response.json()).keys
+        except (httpx.HTTPError, jwt.PyJWKSetError, ValueError) as exc:
+            if not self._keys:
+                raise DependencyUnavailable("The auth service's keys cannot be fetched") from exc
+            return  # keep serving with the keys we have
+        self._keys = {k.key_id: k for k in keys if k.key_id}
+        self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The token is malformed") from exc
+        if header.get("alg") not in ALGORITHMS:
+            raise Unauthorized("The token's algorithm is not accepted")
+        kid = header.get("kid")
+        key = await self.keys.key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthorized("The token was signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("The token is not valid") from exc
+        if claims.get("typ") != "access":
+            raise Unauthorized("This is not an access token")
+        try:
+            return Principal(uuid.UUID(claims["sub"]), Role(claims["role"]), claims["jti"])
+        except (KeyError, ValueError) as exc:
+            raise Unauthorized("The token's claims are not valid") from exc
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized("Not authenticated", error="invalid_request")
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,54 @@
+"""The broker topology, declared once: exchanges, consumer queues and their dead-letter queues.
+
+Consumer queues are quorum queues with manual acks. A message that keeps failing is
+redelivered at most `DELIVERY_LIMIT` times, then dead-lettered (at least once) into the
+queue's own `<name>.dlq`. The limit is part of a quorum queue's arguments and cannot change
+once declared, so it is part of the queue's name: a new limit is a new queue.
+"""
+
+from __future__ import annotations
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+
+DELIVERY_LIMIT = 5
+DEAD_LETTERS = RabbitExchange("dead-letters", type=ExchangeType.DIRECT, durable=True)
+
+AUTH_EVENTS = RabbitExchange("auth.events", type=ExchangeType.TOPIC, durable=True)
+ORDERS_EVENTS = RabbitExchange("orders.events", type=ExchangeType.TOPIC, durable=True)
+ORDERS_COMMANDS = RabbitExchange("orders.commands", type=ExchangeType.DIRECT, durable=True)
+
+EXCHANGES = {exchange.name: exchange for exchange in (AUTH_EVENTS, ORDERS_EVENTS, ORDERS_COMMANDS)}
+
+
+def consumer_queue(name: str, routing_key: str) -> RabbitQueue:
+    """A durable quorum queue that dead-letters into `<name>.dlq` after the delivery limit."""
+    return RabbitQueue(
+        f"{name}.dl{DELIVERY_LIMIT}",
+        queue_type=QueueType.QUORUM,
+        routing_key=routing_key,
+        arguments={
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_LETTERS.name,
+            "x-dead-letter-routing-key": name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+    )
+
+
+def dead_letter_queue(name: str) -> RabbitQueue:
+    return RabbitQueue(f"{name}.dlq", queue_type=QueueType.QUORUM, routing_key=name)
+
+
+async def declare_exchanges(broker: RabbitBroker) -> None:
+    """Publishers declare every exchange they use, so a publish never hits a missing one."""
+    await broker.declare_exchange(DEAD_LETTERS)
+    for exchange in EXCHANGES.values():
+        await broker.declare_exchange(exchange)
+
+
+async def declare_dead_letter_queue(broker: RabbitBroker, name: str) -> None:
+    """Declare `<name>.dlq` and bind it, before the consumer queue that dead-letters into it."""
+    await broker.declare_exchange(DEAD_LETTERS)
+    queue = await broker.declare_queue(dead_letter_queue(name))
+    await queue.bind(DEAD_LETTERS.name, routing_key=name)
