@@ -34,10 +34,10 @@ integration: deps
 e2e: deps
 	@$(RUN) pytest tests/e2e
 
-admin: deps  ## make an admin: make admin USERNAME=... PASSWORD=... [EMAIL=...]
-	@test -n "$(USERNAME)" -a -n "$(PASSWORD)" || { echo "usage: make admin USERNAME=... PASSWORD=... [EMAIL=...]"; exit 2; }
+admin: deps  ## make an admin (or promote a user): make admin USERNAME=... EMAIL=... PASSWORD=...
+	@test -n "$(USERNAME)" -a -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make admin USERNAME=... EMAIL=... PASSWORD=..."; exit 2; }
 	@$(RUN) auth-service migrate
-	@ADMIN_PASSWORD='$(PASSWORD)' $(RUN) auth-service create-admin --username '$(USERNAME)' $(if $(EMAIL),--email '$(EMAIL)')
+	@ADMIN_PASSWORD='$(PASSWORD)' $(RUN) auth-service create-admin --username '$(USERNAME)' --email '$(EMAIL)'
 
 bench: deps  ## the benchmarks in bench/ (writes bench/RESULTS.md)
 	@$(RUN) python bench/run.py

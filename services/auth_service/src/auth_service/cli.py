@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         "create-admin", help="make an admin (or promote a user); password from ADMIN_PASSWORD"
     )
     admin.add_argument("--username", required=True)
-    admin.add_argument("--email", help="default: <username>@admin.invalid")
+    admin.add_argument("--email", required=True)
     args = parser.parse_args(argv)
 
     settings = AuthSettings()
@@ -51,15 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _create_admin(settings: AuthSettings, username: str, email: str | None) -> int:
+async def _create_admin(settings: AuthSettings, username: str, email: str) -> int:
     from auth_service.main import create_app
     from auth_service.schemas import NewUser
 
     password = os.environ.get("ADMIN_PASSWORD") or getpass.getpass("Password: ")
     try:
-        new = NewUser(
-            username=username, email=email or f"{username}@admin.invalid", password=password
-        )
+        new = NewUser(username=username, email=email, password=password)
     except ValidationError as exc:
         for error in exc.errors():
             print(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)

@@ -26,7 +26,7 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 # Errors that mean "a server we depend on did not answer": the client gets a 503.
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
@@ -135,20 +135,31 @@ def _add_error_handlers(app: FastAPI) -> None:
             error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )
 
+    async def dependency_error(_: Request, exc: Exception) -> JSONResponse:
+        if not _is_unavailable(exc):
+            return _internal_error(exc)
+        log.warning("dependency unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            error_body(
+                "dependency_unavailable", "A dependency of this service is down; try again shortly"
+            ),
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
+    # Registered per class, so they are answered here rather than re-raised by the server.
+    dependency_errors: tuple[type[Exception], ...] = (sa_exc.DBAPIError, *UNAVAILABLE_ERRORS)
+    for error in dependency_errors:
+        app.add_exception_handler(error, dependency_error)
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if _is_unavailable(exc):
-            log.warning("dependency unavailable: %s", type(exc).__name__)
-            return JSONResponse(
-                error_body(
-                    "dependency_unavailable",
-                    "A dependency of this service is down; try again shortly",
-                ),
-                status_code=503,
-                headers={"Retry-After": "2"},
-            )
-        log.exception("unhandled error")
-        return JSONResponse(error_body("internal_error", "Internal error"), status_code=500)
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> JSONResponse:
+    log.error("unhandled error", exc_info=exc)
+    return JSONResponse(error_body("internal_error", "Internal error"), status_code=500)
 
 
 def _is_unavailable(exc: BaseException | None) -> bool:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar, Generic, TypeVar
+from typing import Annotated, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -118,7 +118,9 @@ class Envelope(BaseModel, Generic[P]):
 
     @classmethod
     def wrap(cls, payload: P, *, aggregate_id: uuid.UUID, version: int) -> Envelope[P]:
-        return Envelope[type(payload)](  # type: ignore[misc]
+        # Parametrized by the payload's own class, so it serializes every field of it.
+        model = cast("type[Envelope[P]]", Envelope[type(payload)])  # type: ignore[misc]
+        return model(
             event_id=uuid.uuid4(),
             type=payload.ROUTING_KEY,
             occurred_at=datetime.now(UTC),

@@ -33,7 +33,12 @@ _SECRET_PATTERNS = [
     ),
 ]
 _SECRET_KEYS = re.compile(r"(?i)password|secret|token|authorization|private_key|cookie")
-_RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def scrub(text: str) -> str:
