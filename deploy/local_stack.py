@@ -1,0 +1,109 @@
+"""The whole platform in the foreground without Docker: `make run` (docs/local-stack.md).
+
+    python deploy/local_stack.py check   # the servers answer and nginx is installed
+    python deploy/local_stack.py run     # check, migrate, start the services, then nginx
+
+Every setting comes from the environment over the repo's .env, so a second stack can run
+beside the first with other ports (GATEWAY_PORT, AUTH_PORT, ...) and STACK_RUN_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deploy.stack import gateway, servers
+from deploy.stack.config import PROCESSES, ROOT, Service, load_env, load_processes
+from deploy.stack.supervisor import Supervisor, say
+
+READY_WITHIN = 30.0  # seconds for every service to answer /readyz
+
+
+def _taken(env: dict[str, str], services: list[Service]) -> list[str]:
+    """The addresses this stack would listen on where something listens already."""
+    addresses = {"gateway": gateway.settings(env)["GATEWAY_LISTEN"]}
+    addresses |= {service.name: service.address for service in services}
+    return [f"{name} ({address})" for name, address in addresses.items() if servers.in_use(address)]
+
+
+def run(env: dict[str, str], processes_file: Path) -> int:
+    if not servers.check(env):
+        return 1
+    processes = load_processes(env, processes_file)
+    if taken := _taken(env, processes.services):
+        print(f"error: already in use: {', '.join(taken)}. Is another stack running?")
+        print("  A second stack needs other ports: see docs/local-stack.md.")
+        return 1
+    run_dir = ROOT / env.get("STACK_RUN_DIR", ".run")
+    conf = gateway.render(env, processes.services, run_dir)
+    names = [m.name for m in processes.migrations] + [s.name for s in processes.services]
+    supervisor = Supervisor(env, width=max(len(n) for n in [*names, "nginx", "stack"]))
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        if not supervisor.stopping.is_set():
+            say("stack", supervisor.width, f"{signal.Signals(signum).name}: stopping")
+            supervisor.stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for migration in processes.migrations:
+            code = supervisor.run_to_end(migration.name, migration.argv)
+            if supervisor.stopping.is_set():
+                return 0
+            if code != 0:
+                say("stack", supervisor.width, f"{migration.name} failed (exit {code})")
+                return code
+        for service in processes.services:
+            supervisor.start(service.name, service.argv)
+        deadline = time.monotonic() + READY_WITHIN
+        for service in processes.services:
+            if not supervisor.wait_ready(service.name, service.address, deadline):
+                if supervisor.stopping.is_set():
+                    return 0
+                say("stack", supervisor.width, f"{service.name} is not ready: stopping")
+                return 1
+        supervisor.start("nginx", gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
+        gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
+        say("stack", supervisor.width, f"up: {gateway_url} (docs at {gateway_url}/docs)")
+        died = supervisor.watch()
+        if died is None:
+            return 0
+        say("stack", supervisor.width, f"{died.name} exited ({died.process.returncode}): stopping")
+        return 1
+    finally:
+        supervisor.stop_all()
+        say("stack", supervisor.width, "stopped")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("command", choices=["check", "run"])
+    parser.add_argument(
+        "--processes",
+        type=Path,
+        default=Path(os.environ.get("STACK_PROCESSES", PROCESSES)),
+        help="what to run (default: $STACK_PROCESSES, else deploy/processes.toml)",
+    )
+    args = parser.parse_args()
+    env = load_env()
+    try:
+        if args.command == "check":
+            return 0 if servers.check(env) else 1
+        return run(env, args.processes)
+    except ValueError as exc:  # a setting that cannot work: say which
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before the services start: nothing to stop
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
