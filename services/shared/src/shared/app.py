@@ -17,6 +17,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import AppError, error_body
+from shared.faults import UNAVAILABLE_ERRORS, is_unavailable
 from shared.metrics import HttpMetrics, MetricsMiddleware
 from shared.requests import RequestIdMiddleware
 
@@ -24,16 +25,6 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[object]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-
-# Errors that mean "a server we depend on did not answer": the client gets a 503.
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
-)
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -136,7 +127,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
     async def dependency_error(_: Request, exc: Exception) -> JSONResponse:
-        if not _is_unavailable(exc):
+        if not is_unavailable(exc):
             return _internal_error(exc)
         log.warning("dependency unavailable: %s", type(exc).__name__)
         return JSONResponse(
@@ -160,14 +151,6 @@ def _add_error_handlers(app: FastAPI) -> None:
 def _internal_error(exc: BaseException) -> JSONResponse:
     log.error("unhandled error", exc_info=exc)
     return JSONResponse(error_body("internal_error", "Internal error"), status_code=500)
-
-
-def _is_unavailable(exc: BaseException | None) -> bool:
-    while exc is not None:
-        if isinstance(exc, UNAVAILABLE_ERRORS):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _is_not_json(request: Request, exc: RequestValidationError) -> bool:

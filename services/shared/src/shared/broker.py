@@ -4,35 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.specification import AsyncAPI
 
-from shared.topology import declare_exchanges
+from shared.topology import declare_dead_letter_queue, declare_exchanges
 
 log = logging.getLogger(__name__)
 
 
-def build_broker(url: str, *, service: str) -> RabbitBroker:
+def build_broker(url: str, *, service: str, prefetch: int = 32) -> RabbitBroker:
     """Publisher confirms on, W3C trace context carried in headers, and a graceful stop that
     lets in-flight messages finish before the connection closes."""
     return RabbitBroker(
         url,
+        default_channel=Channel(prefetch_count=prefetch),
         middlewares=[RabbitTelemetryMiddleware()],
         logger=logging.getLogger(f"{service}.broker"),
         graceful_timeout=10,
     )
 
 
-async def connect_until_up(broker: RabbitBroker, *, retry_every: float = 2.0) -> None:
-    """Connect (and declare the exchanges), waiting out a broker that is not there yet."""
+async def connect_until_up(
+    broker: RabbitBroker, *, dead_letter_queues: Sequence[str] = (), retry_every: float = 2.0
+) -> None:
+    """Connect, declare the exchanges and the dead-letter queues, then start the subscribers,
+    waiting out a broker that is not there yet."""
     while True:
         try:
-            await broker.start()
+            await broker.connect()
             await declare_exchanges(broker)
+            for name in dead_letter_queues:
+                await declare_dead_letter_queue(broker, name)
+            await broker.start()
             return
         except (ConnectionError, OSError, TimeoutError) as exc:
             log.warning("RabbitMQ not reachable (%s); retrying in %.0f s", exc, retry_every)

@@ -23,6 +23,7 @@ class OrderStatus(StrEnum):
 class Role(StrEnum):
     USER = "user"
     ADMIN = "admin"
+    SERVICE = "service"  # another service of the platform, calling /internal/
 
 
 class Message(BaseModel):

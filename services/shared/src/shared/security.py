@@ -34,6 +34,10 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
+    @property
+    def is_service(self) -> bool:
+        return self.role is Role.SERVICE
+
 
 class KeySource(Protocol):
     async def key(self, kid: str) -> jwt.PyJWK | None: ...

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from shared.outbox.migration import create_outbox_table
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -49,32 +50,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_refresh_tokens_family_id", "refresh_tokens", ["family_id"])
 
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
-        sa.Column("event_id", sa.Uuid(), nullable=False, unique=True),
-        sa.Column("exchange", sa.String(255), nullable=False),
-        sa.Column("routing_key", sa.String(255), nullable=False),
-        sa.Column("body", postgresql.JSONB(), nullable=False),
-        sa.Column(
-            "headers", postgresql.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")
-        ),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-        ),
-        sa.Column("published_at", sa.DateTime(timezone=True)),
-        sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
-        sa.Column("last_error", sa.Text()),
-    )
-    op.create_index(
-        "outbox_unpublished", "outbox", ["id"], postgresql_where=sa.text("published_at is null")
-    )
-    op.create_index(
-        "outbox_published_at",
-        "outbox",
-        ["published_at"],
-        postgresql_where=sa.text("published_at is not null"),
-    )
+    create_outbox_table()
 
 
 def downgrade() -> None:

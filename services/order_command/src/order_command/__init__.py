@@ -1,0 +1,1 @@
+"""The write side of orders: the only service that changes an order."""

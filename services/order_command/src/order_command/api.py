@@ -1,0 +1,182 @@
+"""The order command routes: parse, call the service layer once, answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from order_command.domain import Actor, Order
+from order_command.idempotency import Answer, IdempotentRequest
+from order_command.schemas import (
+    LegacyOrderOut,
+    LegacyStatusChange,
+    OrderDraft,
+    OrderOut,
+    StatusChange,
+)
+from order_command.service import OrderService
+from shared.errors import AppError, Forbidden
+from shared.security import CurrentPrincipal, Principal
+
+router = APIRouter(tags=["orders"])
+internal = APIRouter(tags=["internal"], include_in_schema=True)
+
+
+def _service(request: Request) -> OrderService:
+    service: OrderService = request.app.state.orders
+    return service
+
+
+def _actor(principal: CurrentPrincipal) -> Actor:
+    return Actor(user_id=principal.user_id, is_admin=principal.is_admin)
+
+
+def _if_match(
+    if_match: Annotated[str | None, Header(description="The version you last saw")] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise AppError("If-Match must be an order version, such as 3")
+    return int(value)
+
+
+def _idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Retries with this key replay the first answer",
+        ),
+    ] = None,
+) -> str | None:
+    return idempotency_key
+
+
+Orders = Annotated[OrderService, Depends(_service)]
+Caller = Annotated[Actor, Depends(_actor)]
+IfMatch = Annotated[int | None, Depends(_if_match)]
+IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
+
+
+def _answer(order: Order, response: Response, *, legacy: bool = False) -> OrderOut:
+    response.headers["ETag"] = f'"{order.version}"'
+    return LegacyOrderOut.of(order) if legacy else OrderOut.of(order)
+
+
+async def _create(
+    draft: OrderDraft, actor: Actor, orders: OrderService, key: str | None, *, legacy: bool
+) -> JSONResponse:
+    request = None
+    if key is not None:
+        assert actor.user_id is not None
+        request = IdempotentRequest(actor.user_id, key, draft.model_dump_json().encode())
+    answer: Answer = await orders.create(actor, draft, request)
+    body = answer.body
+    if legacy:
+        body = {**body, "order_id": body["id"], "products": body["items"]}
+    headers = {"ETag": f'"{body["version"]}"', "Location": f"/orders/{body['id']}"}
+    if answer.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=answer.status_code, headers=headers)
+
+
+@router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
+@router.post(
+    "/orders/create_new_order", status_code=201, response_model=OrderOut, include_in_schema=False
+)
+async def create_order(
+    draft: OrderDraft, actor: Caller, orders: Orders, key: IdempotencyKey
+) -> JSONResponse:
+    """Create an order (PENDING). The total is computed; a total you send must equal it."""
+    return await _create(draft, actor, orders, key, legacy=False)
+
+
+@router.post("/api/v1/orders/", status_code=201, response_model=LegacyOrderOut, tags=["seed004"])
+async def create_order_v1(
+    draft: OrderDraft, actor: Caller, orders: Orders, key: IdempotencyKey
+) -> JSONResponse:
+    return await _create(draft, actor, orders, key, legacy=True)
+
+
+@router.put("/orders/{order_id}", response_model=OrderOut)
+async def replace_items(
+    order_id: uuid.UUID,
+    draft: OrderDraft,
+    actor: Caller,
+    orders: Orders,
+    if_match: IfMatch,
+    response: Response,
+) -> OrderOut:
+    """Replace the items (and so the total) while the order is PENDING."""
+    return _answer(await orders.replace_items(actor, order_id, draft, if_match), response)
+
+
+@router.put("/api/v1/orders/{order_id}/", response_model=LegacyOrderOut, tags=["seed004"])
+async def replace_items_v1(
+    order_id: uuid.UUID,
+    draft: OrderDraft,
+    actor: Caller,
+    orders: Orders,
+    if_match: IfMatch,
+    response: Response,
+) -> OrderOut:
+    order = await orders.replace_items(actor, order_id, draft, if_match)
+    return _answer(order, response, legacy=True)
+
+
+@router.patch("/orders/{order_id}/status", response_model=OrderOut)
+async def change_status(
+    order_id: uuid.UUID,
+    change: StatusChange,
+    actor: Caller,
+    orders: Orders,
+    if_match: IfMatch,
+    response: Response,
+) -> OrderOut:
+    """Move the order forward along PENDING → PAID → SHIPPED → CANCELED, or cancel it."""
+    return _answer(await orders.change_status(actor, order_id, change.status, if_match), response)
+
+
+@router.patch("/orders/update", response_model=OrderOut, tags=["seed000"])
+async def change_status_v0(
+    change: LegacyStatusChange,
+    actor: Caller,
+    orders: Orders,
+    if_match: IfMatch,
+    response: Response,
+) -> OrderOut:
+    order = await orders.change_status(actor, change.order_id, change.new_status, if_match)
+    return _answer(order, response)
+
+
+@router.delete("/orders/{order_id}", response_model=OrderOut)
+@router.delete("/api/v1/orders/{order_id}/", response_model=OrderOut, include_in_schema=False)
+async def delete_order(
+    order_id: uuid.UUID, actor: Caller, orders: Orders, if_match: IfMatch, response: Response
+) -> OrderOut:
+    """Soft delete: the order stays on record, hidden from reads."""
+    return _answer(await orders.delete(actor, order_id, if_match), response)
+
+
+def _service_only(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_service:
+        raise Forbidden("Only services may call /internal/")
+    return principal
+
+
+@internal.get("/internal/orders/{order_id}", response_model=OrderOut)
+async def read_order(
+    order_id: uuid.UUID,
+    orders: Orders,
+    _: Annotated[Principal, Depends(_service_only)],
+    response: Response,
+) -> OrderOut:
+    """The order as the command side holds it (deleted ones too): the query side's repair."""
+    return _answer(await orders.read(order_id), response)

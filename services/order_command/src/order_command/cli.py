@@ -1,0 +1,48 @@
+"""`order-command serve | migrate`: the commands compose and `make run` start."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from order_command.settings import OrderCommandSettings
+from shared.logs import setup_logging
+from shared.migrations import upgrade
+from shared.telemetry import setup_telemetry
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="order-command", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "serve",
+        help="serve HTTP on ORDER_COMMAND_HOST:ORDER_COMMAND_PORT, "
+        "consume order.advance_status, relay the outbox",
+    )
+    commands.add_parser("migrate", help="create the database if needed; migrate it to head")
+    args = parser.parse_args(argv)
+
+    settings = OrderCommandSettings()
+    setup_logging("order_command", settings.log_level)
+    if args.command == "serve":
+        setup_telemetry("order_command")
+        uvicorn.run(
+            "order_command.main:create_app",
+            factory=True,
+            host=settings.order_command_host,
+            port=settings.order_command_port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    else:
+        upgrade(MIGRATIONS, settings.orders_database_url.get_secret_value())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

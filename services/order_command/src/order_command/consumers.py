@@ -1,0 +1,38 @@
+"""order_command's consumer: the status worker's `order.advance_status` commands."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from faststream import AckPolicy
+from faststream.rabbit import RabbitBroker
+
+from order_command.service import OrderService
+from shared.events import AdvanceStatus, Envelope
+from shared.faults import wait_out_faults
+from shared.topology import ORDERS_COMMANDS, consumer_queue
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "order_command.advance_status"
+ADVANCE_QUEUE = consumer_queue(QUEUE_NAME, AdvanceStatus.ROUTING_KEY)
+
+
+def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> None:
+    """`orders` gives the service layer once the app's lifespan has built it."""
+
+    @broker.subscriber(
+        ADVANCE_QUEUE,
+        ORDERS_COMMANDS,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="order.advance_status",
+        description="Advance an order one step, if it is still in `expected_status`.",
+    )
+    @wait_out_faults
+    async def advance_status(command: Envelope[AdvanceStatus]) -> None:
+        # Applied only if the order is still where the timer expected it: a redelivery, or a
+        # timer overtaken by a manual change, finds it moved on and does nothing.
+        changed = await orders().advance(command.payload.order_id, command.payload.expected_status)
+        if changed is None:
+            log.info("stale advance_status for %s ignored", command.payload.order_id)

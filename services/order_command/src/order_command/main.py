@@ -1,0 +1,115 @@
+"""The composition root: builds every part of order_command from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+from fastapi import FastAPI
+
+from order_command import api, consumers, idempotency
+from order_command.models import outbox
+from order_command.service import OrderService
+from order_command.settings import OrderCommandSettings
+from shared.app import create_app as create_service_app
+from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
+from shared.db import create_engine, ping, session_factory
+from shared.events import Envelope, OrderCreated, OrderDeleted, OrderStatusChanged, OrderUpdated
+from shared.outbox import OutboxRelay
+from shared.security import JwksKeys, KeySource, TokenVerifier
+from shared.topology import ORDERS_EVENTS
+
+VERSION = "0.1.0"
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: OrderCommandSettings | None = None, *, keys: KeySource | None = None
+) -> FastAPI:
+    """`keys` verify access tokens; by default the auth service's JWKS (tests pass their own)."""
+    settings = settings or OrderCommandSettings()
+    broker = build_broker(settings.rabbitmq_url.get_secret_value(), service="order_command")
+    for event in (OrderCreated, OrderStatusChanged, OrderUpdated, OrderDeleted):
+        broker.publisher(
+            event.ROUTING_KEY,
+            exchange=ORDERS_EVENTS,
+            title=event.ROUTING_KEY,
+            schema=Envelope[event],  # type: ignore[valid-type]
+        )
+    app: FastAPI
+
+    def orders() -> OrderService:
+        service: OrderService = app.state.orders
+        return service
+
+    consumers.subscribe(broker, orders)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.orders_database_url.get_secret_value(),
+            timeout=settings.dependency_timeout,
+            pool_size=settings.order_command_db_pool_size,
+        )
+        http = httpx.AsyncClient()
+        app.state.verifier = TokenVerifier(
+            JwksKeys(settings.jwks_url, http),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        app.state.orders = OrderService(
+            sessions=session_factory(engine),
+            idempotency_ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
+        )
+        app.state.dependency_timeout = settings.dependency_timeout
+        app.state.readiness = {
+            "postgres": lambda: ping(engine),
+            "rabbitmq": lambda: require_broker(broker),
+        }
+        relay = OutboxRelay(
+            engine=engine,
+            table=outbox,
+            broker=broker,
+            retention=timedelta(seconds=settings.outbox_retention_seconds),
+        )
+
+        async def messaging() -> None:
+            await connect_until_up(broker, dead_letter_queues=[consumers.QUEUE_NAME])
+            await relay.run()
+
+        async def prune_keys() -> None:
+            while True:
+                with contextlib.suppress(Exception):
+                    await idempotency.prune(engine)
+                await asyncio.sleep(600)
+
+        tasks = [
+            asyncio.create_task(messaging(), name="messaging"),
+            asyncio.create_task(prune_keys(), name="prune-idempotency-keys"),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.stop()  # waits for in-flight messages (graceful_timeout)
+            await http.aclose()
+            await engine.dispose()
+
+    app = create_service_app(
+        title="order_command",
+        version=VERSION,
+        description="Creates and changes orders; every change is an event, through the outbox.",
+        lifespan=lifespan,
+        routers=[
+            api.router,
+            api.internal,
+            asyncapi_router(broker, title="order_command", version=VERSION),
+        ],
+    )
+    return app

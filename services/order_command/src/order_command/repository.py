@@ -1,0 +1,69 @@
+"""Orders in and out of Postgres, and their events into the outbox, inside one session."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_command.domain import Order
+from order_command.models import orders, outbox
+from shared.events import Envelope, OrderItem, OrderStatus
+from shared.outbox import add_to_outbox
+
+
+def _row(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "user_id": order.user_id,
+        "items": [item.model_dump(mode="json") for item in order.items],
+        "total_price": order.total_price,
+        "status": order.status.value,
+        "version": order.version,
+        "is_deleted": order.is_deleted,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+
+
+def _order(row: Any) -> Order:
+    return Order(
+        id=row.id,
+        user_id=row.user_id,
+        items=tuple(OrderItem.model_validate(item) for item in row.items),
+        total_price=row.total_price,
+        status=OrderStatus(row.status),
+        version=row.version,
+        is_deleted=row.is_deleted,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def get(session: AsyncSession, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
+    query = select(orders).where(orders.c.id == order_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    return _order(row) if row else None
+
+
+async def add(session: AsyncSession, order: Order) -> None:
+    await session.execute(insert(orders).values(_row(order)))
+    await _publish(session, order, first_version=1)
+
+
+async def save(session: AsyncSession, order: Order, *, was: int) -> None:
+    """Write a changed order (locked by `get(lock=True)`) and its events."""
+    values = _row(order)
+    del values["id"], values["user_id"], values["created_at"]
+    await session.execute(update(orders).where(orders.c.id == order.id).values(values))
+    await _publish(session, order, first_version=was + 1)
+
+
+async def _publish(session: AsyncSession, order: Order, *, first_version: int) -> None:
+    for offset, event in enumerate(order.events):
+        envelope = Envelope.wrap(event, aggregate_id=order.id, version=first_version + offset)
+        await add_to_outbox(session, outbox, envelope)

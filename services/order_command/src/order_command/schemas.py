@@ -1,0 +1,119 @@
+"""What the order API takes and answers (DESIGN.md's shapes, and seed004's aliases)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from order_command.domain import MAX_ITEMS, MAX_NAME, MAX_PRICE, MAX_QUANTITY, Order
+from shared.events import Money, OrderItem, OrderStatus
+
+
+def _status(value: Any) -> Any:
+    """Statuses without regard to case; seed004's `cancelled` is CANCELED."""
+    if isinstance(value, str):
+        value = value.strip().upper()
+        return "CANCELED" if value == "CANCELLED" else value
+    return value
+
+
+Status = Annotated[OrderStatus, BeforeValidator(_status)]
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    price: Decimal = Field(gt=0, le=MAX_PRICE, decimal_places=2)
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+    def to_domain(self) -> OrderItem:
+        return OrderItem(name=self.name, price=self.price, quantity=self.quantity)
+
+
+class OrderDraft(BaseModel):
+    """A new order, or the items that replace an order's. seed004 clients send `products`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemIn] = Field(
+        min_length=1, max_length=MAX_ITEMS, validation_alias=AliasChoices("items", "products")
+    )
+    total_price: Decimal | None = Field(
+        default=None, ge=0, decimal_places=2, description="If sent, must equal the computed total"
+    )
+    status: Status | None = Field(default=None, description="The lifecycle is the server's")
+
+    @field_validator("status")
+    @classmethod
+    def _only_pending(cls, status: OrderStatus | None) -> OrderStatus | None:
+        if status not in (None, OrderStatus.PENDING):
+            raise ValueError("a new order is PENDING; the server moves it on")
+        return status
+
+    def domain_items(self) -> list[OrderItem]:
+        return [item.to_domain() for item in self.items]
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status
+
+
+class LegacyStatusChange(BaseModel):
+    """seed000's `PATCH /orders/update`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: uuid.UUID
+    new_status: Status
+
+
+class OrderOut(BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    items: tuple[OrderItem, ...]
+    total_price: Money
+    status: OrderStatus
+    version: int
+    is_deleted: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, order: Order) -> OrderOut:
+        return cls(
+            id=order.id,
+            user_id=order.user_id,
+            items=order.items,
+            total_price=order.total_price,
+            status=order.status,
+            version=order.version,
+            is_deleted=order.is_deleted,
+            created_at=order.created_at,
+            updated_at=order.updated_at,
+        )
+
+
+class LegacyOrderOut(OrderOut):
+    """seed004's clients read `order_id` and `products`."""
+
+    order_id: uuid.UUID
+    products: tuple[OrderItem, ...]
+
+    @classmethod
+    def of(cls, order: Order) -> LegacyOrderOut:
+        base = OrderOut.of(order)
+        return cls(**dict(base), order_id=order.id, products=order.items)

@@ -1,0 +1,112 @@
+"""The order service layer: each method is one use case in one transaction (the unit of work
+owns the commit, and the order's events go to the outbox inside it)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from order_command import idempotency, repository
+from order_command.domain import Actor, Order
+from order_command.idempotency import Answer, IdempotentRequest
+from order_command.schemas import OrderDraft, OrderOut
+from shared.errors import NotFound, PreconditionFailed
+from shared.events import OrderStatus
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class OrderService:
+    sessions: async_sessionmaker[AsyncSession]
+    idempotency_ttl: timedelta
+
+    async def create(
+        self, actor: Actor, draft: OrderDraft, key: IdempotentRequest | None = None
+    ) -> Answer:
+        assert actor.user_id is not None
+        order = Order.create(
+            user_id=actor.user_id,
+            items=draft.domain_items(),
+            total_price=draft.total_price,
+            now=_now(),
+        )
+        async with self.sessions.begin() as session:
+            if key is not None and (
+                first := await idempotency.claim(session, key, self.idempotency_ttl)
+            ):
+                return first
+            await repository.add(session, order)
+            answer = Answer(201, OrderOut.of(order).model_dump(mode="json"))
+            if key is not None:
+                await idempotency.remember(session, key, answer)
+        return answer
+
+    async def replace_items(
+        self, actor: Actor, order_id: uuid.UUID, draft: OrderDraft, if_match: int | None
+    ) -> Order:
+        return await self._change(
+            actor,
+            order_id,
+            if_match,
+            lambda order: order.replace_items(draft.domain_items(), draft.total_price, now=_now()),
+        )
+
+    async def change_status(
+        self, actor: Actor, order_id: uuid.UUID, status: OrderStatus, if_match: int | None
+    ) -> Order:
+        return await self._change(
+            actor,
+            order_id,
+            if_match,
+            lambda order: order.change_status(status, by=actor, now=_now()),
+        )
+
+    async def delete(self, actor: Actor, order_id: uuid.UUID, if_match: int | None) -> Order:
+        return await self._change(
+            actor, order_id, if_match, lambda order: order.delete(by=actor, now=_now())
+        )
+
+    async def advance(self, order_id: uuid.UUID, expected: OrderStatus) -> Order | None:
+        """The status worker's timer fired. None: nothing to do (stale timer, or no order)."""
+        async with self.sessions.begin() as session:
+            order = await repository.get(session, order_id, lock=True)
+            changed = order.advance(expected, now=_now()) if order else None
+            if order is not None and changed is not None:
+                await repository.save(session, changed, was=order.version)
+            return changed
+
+    async def read(self, order_id: uuid.UUID) -> Order:
+        """The internal read the query side repairs from: deleted orders included."""
+        async with self.sessions() as session:
+            order = await repository.get(session, order_id)
+        if order is None:
+            raise NotFound("No such order")
+        return order
+
+    async def _change(
+        self,
+        actor: Actor,
+        order_id: uuid.UUID,
+        if_match: int | None,
+        change: Callable[[Order], Order],
+    ) -> Order:
+        """Lock the row, so concurrent writers take turns and none loses an update."""
+        async with self.sessions.begin() as session:
+            order = await repository.get(session, order_id, lock=True)
+            if order is None or order.is_deleted or not actor.may_touch(order.user_id):
+                raise NotFound("No such order")  # another user's order does not exist for you
+            if if_match is not None and if_match != order.version:
+                raise PreconditionFailed(
+                    "The order has changed since that version",
+                    details={"version": order.version, "status": order.status.value},
+                )
+            changed = change(order)
+            await repository.save(session, changed, was=order.version)
+        return changed

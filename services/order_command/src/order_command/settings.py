@@ -1,0 +1,20 @@
+"""order_command's settings (each field reads the environment variable of its own name)."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from shared.settings import ServiceSettings
+
+
+class OrderCommandSettings(ServiceSettings):
+    orders_database_url: SecretStr = SecretStr(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/orders"
+    )
+    order_command_host: str = "127.0.0.1"
+    order_command_port: int = 8002
+    # How long an Idempotency-Key replays its first answer.
+    idempotency_key_ttl_seconds: int = 24 * 3600
+    # Sent outbox rows are deleted after this many seconds.
+    outbox_retention_seconds: int = 7 * 24 * 3600
+    order_command_db_pool_size: int = 20

@@ -1,0 +1,57 @@
+"""What counts as "a server we depend on did not answer", for HTTP (503) and consumers (wait)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy import exc as sa_exc
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    ConnectionError,
+    OSError,  # includes TimeoutError
+)
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """True if `exc`, or anything in its chain of causes, is a dependency fault."""
+    while exc is not None:
+        if isinstance(exc, UNAVAILABLE_ERRORS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def wait_out_faults(
+    handler: Callable[P, Awaitable[R]], *, max_delay: float = 5.0
+) -> Callable[P, Awaitable[R]]:
+    """Retry a message handler while a dependency is down, holding the message unacked, so
+    an outage neither loses it nor spends its bounded redeliveries. Any other error
+    propagates (nack: redelivered up to the limit, then dead-lettered)."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        delay = 0.1
+        while True:
+            try:
+                return await handler(*args, **kwargs)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                log.warning("dependency down (%s); retrying in %.1f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+    return wrapper
