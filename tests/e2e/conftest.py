@@ -70,9 +70,7 @@ def stack_env(servers: Servers) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def gateway_url(stack_env: dict[str, str]) -> Iterator[str]:
-    busy = [
-        port for port in (GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT) if _port_in_use(port)
-    ]
+    busy = [port for port in (GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT) if _port_in_use(port)]
     if busy:
         pytest.fail(f"ports {busy} are taken: is another e2e stack still running?")
     RUN_DIR.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,33 +10,20 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import make_url
 
 from auth_service.cli import MIGRATIONS
 from auth_service.main import create_app
 from auth_service.settings import AuthSettings
 from shared.db import asyncpg_dsn
-from shared.migrations import upgrade
+from tests.support.databases import fresh_database
 from tests.support.factories import user_body
 from tests.support.servers import Servers
-
-
-async def _drop_database(url: str) -> None:
-    parsed = make_url(url)
-    conn = await asyncpg.connect(asyncpg_dsn(str(parsed.set(database="postgres"))))
-    try:
-        await conn.execute(f'drop database if exists "{parsed.database}" with (force)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
 def auth_db_url(servers: Servers) -> str:
     """A fresh `auth_it` database, migrated by the service's own Alembic history."""
-    url = servers.database("auth_it")
-    asyncio.run(_drop_database(url))
-    upgrade(MIGRATIONS, url)
-    return url
+    return fresh_database(servers.database("auth_it"), MIGRATIONS)
 
 
 @pytest.fixture(scope="session")

@@ -19,9 +19,8 @@ from auth_service.models import outbox
 from shared.broker import build_broker, connect_until_up
 from shared.db import asyncpg_dsn, create_engine, session_factory
 from shared.events import Envelope, Role, UserRegistered
-from shared.migrations import upgrade
 from shared.outbox import OutboxRelay, add_to_outbox
-from tests.integration.auth.conftest import _drop_database
+from tests.support.databases import fresh_database
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
 from tests.support.tcp_proxy import TcpProxy
@@ -30,10 +29,8 @@ from tests.support.waiting import eventually
 
 @pytest.fixture(scope="module")
 def outbox_db(servers: Servers) -> str:
-    url = servers.database("outbox_it")
-    asyncio.run(_drop_database(url))
-    upgrade(MIGRATIONS, url)  # the auth service's history creates an outbox table
-    return url
+    # The auth service's history creates an outbox table like every service's.
+    return fresh_database(servers.database("outbox_it"), MIGRATIONS)
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def create_app(
         )
         http = httpx.AsyncClient()
         app.state.verifier = TokenVerifier(
-            JwksKeys(settings.jwks_url, http),
+            keys or JwksKeys(settings.jwks_url, http),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )

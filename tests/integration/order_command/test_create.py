@@ -1,0 +1,110 @@
+"""POST /orders (and its aliases): what is created, what is refused, and the event."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration.order_command.conftest import order_body
+from tests.support.rabbit import capture
+from tests.support.servers import Servers
+from tests.support.tokens import Caller
+
+
+async def test_an_order_is_created_pending_with_the_computed_total(
+    client: httpx.AsyncClient, alice: Caller
+) -> None:
+    response = await client.post("/orders", json=order_body(), headers=alice.headers)
+    assert response.status_code == 201
+    order = response.json()
+    assert order["user_id"] == str(alice.id)
+    assert order["status"] == "PENDING"
+    assert order["version"] == 1
+    assert order["total_price"] == "8.99"
+    assert order["is_deleted"] is False
+    assert order["items"][0] == {"name": "tea", "price": "2.50", "quantity": 2}
+    assert response.headers["etag"] == '"1"'
+    assert response.headers["location"] == f"/orders/{order['id']}"
+
+
+async def test_creating_publishes_order_created_with_the_whole_order(
+    client: httpx.AsyncClient, alice: Caller, servers: Servers
+) -> None:
+    async with capture(servers.rabbitmq, "orders.events", "order.created") as captured:
+        order = (await client.post("/orders", json=order_body(), headers=alice.headers)).json()
+        event = await captured.wait_for(lambda e: e["aggregate_id"] == order["id"])
+    assert event["type"] == "order.created"
+    assert event["version"] == 1
+    assert event["payload"] == order
+
+
+async def test_the_seed_aliases_create_too(client: httpx.AsyncClient, alice: Caller) -> None:
+    legacy = await client.post(
+        "/api/v1/orders/",
+        json={"products": [{"name": "affe", "price": "42", "quantity": 1}], "status": "pending"},
+        headers=alice.headers,
+    )
+    assert legacy.status_code == 201
+    assert legacy.json()["order_id"] == legacy.json()["id"]
+    assert legacy.json()["products"] == legacy.json()["items"]
+    seed000 = await client.post(
+        "/orders/create_new_order", json=order_body(total_price="8.99"), headers=alice.headers
+    )
+    assert seed000.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (order_body(total_price="9.00"), "total_price does not match"),
+        (order_body(status="PAID"), "a new order is PENDING"),
+        (order_body(status="cancelled"), "a new order is PENDING"),
+        (order_body(status="LOST"), "Input should be"),
+        ({"items": []}, "at least 1 item"),
+        ({"items": [{"name": "x", "price": "1.00", "quantity": 1}] * 101}, "at most 100 items"),
+        ({"items": [{"name": "", "price": "1.00", "quantity": 1}]}, "at least 1 character"),
+        ({"items": [{"name": "x" * 201, "price": "1.00", "quantity": 1}]}, "at most 200"),
+        ({"items": [{"name": "x", "price": "0", "quantity": 1}]}, "greater than 0"),
+        ({"items": [{"name": "x", "price": "1.001", "quantity": 1}]}, "2 decimal places"),
+        ({"items": [{"name": "x", "price": "1.00", "quantity": 0}]}, "greater than or equal to 1"),
+        ({"items": [{"name": "x", "price": "1.00", "quantity": "many"}]}, "valid integer"),
+        ({"items": [{"name": "x", "price": "1.00"}]}, "Field required"),
+        ({}, "Field required"),
+        ({"items": "tea"}, "valid list"),
+        (order_body(surprise=1), "Extra inputs"),
+    ],
+)
+async def test_bad_orders_are_422_and_store_nothing(
+    client: httpx.AsyncClient,
+    alice: Caller,
+    orders_db: asyncpg.Connection,
+    body: dict[str, Any],
+    says: str,
+) -> None:
+    before = await orders_db.fetchval("select count(*) from orders")
+    response = await client.post("/orders", json=body, headers=alice.headers)
+    assert response.status_code == 422
+    assert says in response.text
+    assert await orders_db.fetchval("select count(*) from orders") == before
+
+
+async def test_a_3_mb_body_is_refused_and_stores_nothing(
+    client: httpx.AsyncClient, alice: Caller, orders_db: asyncpg.Connection
+) -> None:
+    before = await orders_db.fetchval("select count(*) from orders")
+    huge = {"items": [{"name": "x" * 150, "price": "1.00", "quantity": 1}] * 15_000}
+    response = await client.post("/orders", json=huge, headers=alice.headers)
+    assert response.status_code == 422
+    assert await orders_db.fetchval("select count(*) from orders") == before
+
+
+async def test_without_a_token_nothing_is_created(client: httpx.AsyncClient) -> None:
+    response = await client.post("/orders", json=order_body())
+    assert response.status_code == 401
+
+
+CreateOrder = Callable[..., Awaitable[dict[str, Any]]]
