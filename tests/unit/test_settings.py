@@ -22,6 +22,7 @@ def test_local_mode_runs_on_the_committed_defaults() -> None:
 )
 def test_production_refuses_placeholder_secrets(secrets: dict[str, str]) -> None:
     good: dict[str, Any] = {
+        "auth_service_clients": "order_query:Vq3-a-long-real-secret",
         "rabbitmq_url": "amqp://orders:x7Kq2@rabbit:5672/",
         "auth_database_url": "postgresql+asyncpg://auth:Zr81q@db/auth",
         "auth_jwt_private_key": "-----BEGIN PRIVATE KEY-----...",
@@ -36,5 +37,17 @@ def test_production_starts_with_real_secrets() -> None:
         rabbitmq_url="amqp://orders:x7Kq2@rabbit:5672/",
         auth_database_url="postgresql+asyncpg://auth:Zr81q@db/auth",
         auth_jwt_private_key="-----BEGIN PRIVATE KEY-----...",
+        auth_service_clients="order_query:Vq3-a-long-real-secret",
     )
     assert settings.environment == "production"
+
+
+def test_production_refuses_local_service_client_secrets() -> None:
+    with pytest.raises(ValidationError, match="AUTH_SERVICE_CLIENTS"):
+        AuthSettings(
+            environment="production",
+            rabbitmq_url="amqp://orders:x7Kq2@rabbit:5672/",
+            auth_database_url="postgresql+asyncpg://auth:Zr81q@db/auth",
+            auth_jwt_private_key="-----BEGIN PRIVATE KEY-----...",
+            auth_service_clients="order_query:local-order-query-secret",
+        )

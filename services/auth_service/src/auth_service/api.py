@@ -12,6 +12,7 @@ from auth_service.schemas import (
     LoginJson,
     NewUser,
     RefreshRequest,
+    ServiceToken,
     TokenPair,
     UserOut,
 )
@@ -36,14 +37,26 @@ async def create_user(body: NewUser, auth: Auth) -> UserOut:
     return await auth.register(body)
 
 
-@router.post("/auth/token", response_model=TokenPair)
+@router.post("/auth/token", response_model=TokenPair | ServiceToken)
 async def token(
     auth: Auth,
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
     username: Annotated[str | None, Form(max_length=254)] = None,
     password: Annotated[str | None, Form(max_length=128)] = None,
-) -> TokenPair:
-    """Log in with the OAuth2 password form (`username`, `password`) or HTTP Basic."""
+    grant_type: Annotated[str | None, Form(pattern="^(password|client_credentials)$")] = None,
+    client_id: Annotated[str | None, Form(max_length=100)] = None,
+    client_secret: Annotated[str | None, Form(max_length=256)] = None,
+) -> TokenPair | ServiceToken:
+    """Log in with the OAuth2 password form (`username`, `password`) or HTTP Basic.
+
+    The platform's services use `grant_type=client_credentials` (client id and secret in
+    the form or as HTTP Basic) for a service token without a refresh token."""
+    if grant_type == "client_credentials":
+        if client_id and client_secret:
+            return auth.service_token(client_id, client_secret)
+        if basic is not None:
+            return auth.service_token(basic.username, basic.password)
+        raise Unauthorized("Send client_id and client_secret", error="invalid_client")
     if username and password:
         return await auth.login(username, password)
     if basic is not None:

@@ -66,6 +66,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                 ttl=timedelta(seconds=settings.auth_access_token_ttl_seconds),
             ),
             refresh_ttl=timedelta(seconds=settings.auth_refresh_token_ttl_seconds),
+            service_clients=settings.service_clients(),
         )
         app.state.dependency_timeout = settings.dependency_timeout
         app.state.readiness = {

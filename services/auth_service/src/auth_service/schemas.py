@@ -64,6 +64,14 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
+class ServiceToken(BaseModel):
+    """The client-credentials grant's answer: no refresh token, a service asks again."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 (not a secret)
+    expires_in: int
+
+
 class LegacyTokenPair(TokenPair):
     """seed004's clients read `access` and `refresh`."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,11 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from auth_service.models import outbox, refresh_tokens, users
 from auth_service.passwords import PasswordHasher
 from auth_service.refresh_rules import StoredRefreshToken, Verdict, judge
-from auth_service.schemas import NewUser, TokenPair, UserOut
+from auth_service.schemas import NewUser, ServiceToken, TokenPair, UserOut
 from auth_service.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
 from shared.errors import Conflict, NotFound, Unauthorized
 from shared.events import Envelope, Role, UserRegistered
 from shared.outbox import add_to_outbox
+
+# A service's token subject is a name-based UUID, stable for a client id.
+SERVICE_NAMESPACE = uuid.UUID("5b0e7f0c-5d52-4f0e-9a53-0c3c1c0a7e11")
 
 _REFRESH_MESSAGES = {
     Verdict.REUSED: "This refresh token was used before; its session is now revoked",
@@ -33,6 +37,7 @@ class AuthService:
     hasher: PasswordHasher
     access_tokens: AccessTokenIssuer
     refresh_ttl: timedelta
+    service_clients: dict[str, str] = field(default_factory=dict)
 
     async def register(self, new: NewUser, *, role: Role = Role.USER) -> UserOut:
         password_hash = await self.hasher.hash(new.password)
@@ -74,6 +79,17 @@ class AuthService:
             await self._rehash(row.id, password)
         async with self.sessions.begin() as session:
             return await self._issue(session, row.id, Role(row.role), family_id=uuid.uuid4())
+
+    def service_token(self, client_id: str, client_secret: str) -> ServiceToken:
+        """The client-credentials grant, for the platform's own services."""
+        expected = self.service_clients.get(client_id)
+        if expected is None or not hmac.compare_digest(expected.encode(), client_secret.encode()):
+            raise Unauthorized("Unknown client or wrong secret", error="invalid_client")
+        service_id = uuid.uuid5(SERVICE_NAMESPACE, client_id)
+        return ServiceToken(
+            access_token=self.access_tokens.issue(service_id, Role.SERVICE),
+            expires_in=int(self.access_tokens.ttl.total_seconds()),
+        )
 
     async def refresh(self, token: str) -> TokenPair:
         """Rotate: the presented token is spent and its successor joins the same family."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 
 from shared.settings import ServiceSettings
 
@@ -23,3 +23,19 @@ class AuthSettings(ServiceSettings):
     auth_argon2_memory_kib: int = 19 * 1024
     auth_argon2_time_cost: int = 2
     auth_argon2_parallelism: int = 1
+    # The platform's own services, as `name:secret` pairs separated by commas: they get
+    # service tokens (role `service`, for /internal/ calls) by the client-credentials grant.
+    auth_service_clients: SecretStr = SecretStr("order_query:local-order-query-secret")
+
+    def service_clients(self) -> dict[str, str]:
+        pairs = (p.strip() for p in self.auth_service_clients.get_secret_value().split(","))
+        return dict(pair.split(":", 1) for pair in pairs if ":" in pair)
+
+    @model_validator(mode="after")
+    def _refuse_local_client_secrets(self) -> AuthSettings:
+        if self.environment == "production" and any(
+            secret.startswith("local-") or len(secret) < 16
+            for secret in self.service_clients().values()
+        ):
+            raise ValueError("AUTH_SERVICE_CLIENTS holds a placeholder secret in production")
+        return self
