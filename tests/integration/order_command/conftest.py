@@ -28,12 +28,8 @@ def orders_db_url(servers: Servers) -> str:
 
 
 def make_settings(servers: Servers, database_url: str, **overrides: Any) -> OrderCommandSettings:
-    return OrderCommandSettings(
-        environment="test",
-        orders_database_url=database_url,
-        rabbitmq_url=servers.rabbitmq,
-        **overrides,
-    )
+    values = {"rabbitmq_url": servers.rabbitmq, **overrides}
+    return OrderCommandSettings(environment="test", orders_database_url=database_url, **values)
 
 
 @pytest.fixture(scope="session")

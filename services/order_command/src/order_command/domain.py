@@ -26,6 +26,8 @@ from shared.events import (
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
 MAX_PRICE = Decimal("1000000.00")
+# What the column and the event hold (14 digits, 2 after the point).
+MAX_TOTAL = Decimal("999999999999.99")
 MAX_NAME = 200
 CENT = Decimal("0.01")
 
@@ -87,6 +89,8 @@ def total_of(items: tuple[OrderItem, ...]) -> Decimal:
 
 def check_total(items: tuple[OrderItem, ...], claimed: Decimal | None) -> Decimal:
     total = total_of(items)
+    if total > MAX_TOTAL:
+        raise InvalidOrder(f"The total is above {MAX_TOTAL}", details={"computed": str(total)})
     if claimed is not None and claimed != total:
         raise InvalidOrder(
             "total_price does not match the items",

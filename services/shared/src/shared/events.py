@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Money = Annotated[Decimal, Field(max_digits=12, decimal_places=2)]
+Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 
 
 class OrderStatus(StrEnum):

@@ -1,0 +1,232 @@
+"""Faults: with RabbitMQ down orders are still taken and their events wait in the outbox until
+the broker is back; with Postgres down or hanging the answer is a fast 503, and the service
+recovers by itself. The service reaches the server under test through a proxy the test cuts.
+
+These tests use a database of their own, so that no other relay (the session's app) publishes
+the outbox rows this one must keep while the broker is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import make_url
+
+from order_command.cli import MIGRATIONS
+from order_command.main import create_app
+from order_command.settings import OrderCommandSettings
+from shared.db import asyncpg_dsn
+from tests.integration.order_command.conftest import make_settings, order_body
+from tests.support.databases import fresh_database
+from tests.support.rabbit import capture
+from tests.support.servers import Servers
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.tokens import TEST_KEYS, Caller
+from tests.support.waiting import eventually
+
+
+@pytest.fixture(scope="module")
+def faults_db_url(servers: Servers) -> str:
+    return fresh_database(servers.database("orders_faults_it"), MIGRATIONS)
+
+
+@pytest.fixture
+async def faults_db(faults_db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(asyncpg_dsn(faults_db_url))
+    yield conn
+    await conn.close()
+
+
+async def _proxy_to(url: str, default_port: int) -> TcpProxy:
+    parts = urlsplit(url)
+    return await TcpProxy(parts.hostname or "127.0.0.1", parts.port or default_port).start()
+
+
+@pytest.fixture
+async def mq_proxy(servers: Servers) -> AsyncIterator[TcpProxy]:
+    proxy = await _proxy_to(servers.rabbitmq, 5672)
+    yield proxy
+    await proxy.close()
+
+
+@pytest.fixture
+async def pg_proxy(servers: Servers) -> AsyncIterator[TcpProxy]:
+    proxy = await _proxy_to(servers.postgres, 5432)
+    yield proxy
+    await proxy.close()
+
+
+@contextlib.asynccontextmanager
+async def _serve(
+    settings: OrderCommandSettings, proxy: TcpProxy
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on `settings`; on the way out the proxy is restored, so the shutdown does not
+    wait on a server that is away."""
+    app = create_app(settings, keys=TEST_KEYS)
+    async with LifespanManager(app, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://orders") as http:
+            try:
+                yield http
+            finally:
+                await proxy.restore()
+
+
+@pytest.fixture
+async def mq_proxied_client(
+    servers: Servers, faults_db_url: str, mq_proxy: TcpProxy
+) -> AsyncIterator[httpx.AsyncClient]:
+    """order_command reaching RabbitMQ only through a proxy the test can cut."""
+    parts = urlsplit(servers.rabbitmq)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{mq_proxy.port}"
+    proxied = urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+    # make_settings(..., rabbitmq_url=...) clashes with the URL it sets itself: swap the server
+    settings = make_settings(dataclasses.replace(servers, rabbitmq=proxied), faults_db_url)
+    async with _serve(settings, mq_proxy) as http:
+        yield http
+
+
+@pytest.fixture
+async def pg_proxied_client(
+    servers: Servers, faults_db_url: str, pg_proxy: TcpProxy
+) -> AsyncIterator[httpx.AsyncClient]:
+    """order_command reaching Postgres only through a proxy the test can cut."""
+    url = make_url(faults_db_url).set(host="127.0.0.1", port=pg_proxy.port)
+    settings = make_settings(servers, url.render_as_string(hide_password=False))
+    async with _serve(settings, pg_proxy) as http:
+        yield http
+
+
+async def _ready(http: httpx.AsyncClient) -> None:
+    await eventually(
+        lambda: http.get("/readyz"),
+        until=lambda r: r.status_code == 200,
+        timeout=20,
+        what="order_command ready",
+    )
+
+
+async def _outbox_row(db: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await db.fetchrow(
+        "select published_at, attempts from outbox where body->>'aggregate_id' = $1", order_id
+    )
+    return row
+
+
+async def test_with_rabbitmq_down_orders_are_taken_and_their_events_follow_when_it_is_back(
+    mq_proxied_client: httpx.AsyncClient,
+    mq_proxy: TcpProxy,
+    faults_db: asyncpg.Connection,
+    servers: Servers,
+    alice: Caller,
+) -> None:
+    http = mq_proxied_client
+    await _ready(http)
+    async with capture(servers.rabbitmq, "orders.events", "order.created") as captured:
+        before = await http.post("/orders", json=order_body(), headers=alice.headers)
+        await captured.wait_for(lambda e: e["aggregate_id"] == before.json()["id"], timeout=15)
+
+        await mq_proxy.cut()
+        answers = [
+            await http.post("/orders", json=order_body(), headers=alice.headers) for _ in range(3)
+        ]
+        assert [a.status_code for a in answers] == [201] * 3
+        ids = [a.json()["id"] for a in answers]
+        # the relay tries, fails, and keeps every event
+        for order_id in ids:
+            row = await eventually(
+                functools.partial(_outbox_row, faults_db, order_id),
+                until=lambda r: r is not None and r["attempts"] >= 1,
+                timeout=15,
+                what="the relay's failed attempt at the outbox row",
+            )
+            assert row is not None and row["published_at"] is None
+        assert not any(e["aggregate_id"] in ids for e in captured.bodies())
+
+        await mq_proxy.restore()
+        for order_id in ids:
+            await captured.wait_for(lambda e, order_id=order_id: e["aggregate_id"] == order_id, 30)
+    for order_id in ids:
+        await eventually(
+            functools.partial(_outbox_row, faults_db, order_id),
+            until=lambda r: r is not None and r["published_at"] is not None,
+            what="the outbox row marked sent",
+        )
+
+
+async def _timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
+    start = time.monotonic()
+    response = await request
+    return response, time.monotonic() - start
+
+
+@pytest.mark.parametrize("fault", ["down", "hanging"])
+async def test_postgres_fault_is_a_503_within_2_s_and_the_service_recovers(
+    pg_proxied_client: httpx.AsyncClient, pg_proxy: TcpProxy, alice: Caller, fault: str
+) -> None:
+    http = pg_proxied_client
+    first = await http.post("/orders", json=order_body(), headers=alice.headers)
+    assert first.status_code == 201
+    await (pg_proxy.cut() if fault == "down" else pg_proxy.hang())
+
+    response, took = await _timed(http.post("/orders", json=order_body(), headers=alice.headers))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "dependency_unavailable"
+    assert took < 2.0
+
+    change, took = await _timed(
+        http.patch(
+            f"/orders/{first.json()['id']}/status", json={"status": "PAID"}, headers=alice.headers
+        )
+    )
+    assert change.status_code == 503
+    assert took < 2.0
+
+    ready, took = await _timed(http.get("/readyz"))
+    assert ready.status_code == 503
+    assert ready.json()["error"]["details"]["postgres"] == "unavailable"
+    assert took < 2.0
+
+    await pg_proxy.restore()
+    await eventually(
+        lambda: http.post("/orders", json=order_body(), headers=alice.headers),
+        until=lambda r: r.status_code == 201,
+        what="an order taken after Postgres came back",
+    )
+    paid = await http.patch(
+        f"/orders/{first.json()['id']}/status", json={"status": "PAID"}, headers=alice.headers
+    )
+    assert (paid.status_code, paid.json()["version"]) == (200, 2)
+
+
+async def test_many_requests_during_a_postgres_outage_all_fail_fast(
+    pg_proxied_client: httpx.AsyncClient, pg_proxy: TcpProxy, alice: Caller
+) -> None:
+    """A burst while Postgres hangs does not queue up behind the pool: each is a 503 in time."""
+    http = pg_proxied_client
+    assert (await http.post("/orders", json=order_body(), headers=alice.headers)).is_success
+    await pg_proxy.hang()
+    start = time.monotonic()
+    answers = await asyncio.gather(
+        *(http.post("/orders", json=order_body(), headers=alice.headers) for _ in range(30))
+    )
+    took = time.monotonic() - start
+    assert [a.status_code for a in answers] == [503] * 30
+    assert took < 4.0
+    await pg_proxy.restore()
+    await eventually(
+        lambda: http.post("/orders", json=order_body(), headers=alice.headers),
+        until=lambda r: r.status_code == 201,
+        what="an order taken after Postgres came back",
+    )
