@@ -1,0 +1,1 @@
+"""The read side of orders: a Redis projection kept from the order events."""

@@ -1,0 +1,1 @@
+"""The status worker: moves orders along their lifecycle on timers RabbitMQ holds."""
