@@ -5,7 +5,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help run test lint unit integration e2e admin bench deps
+.PHONY: help run test lint unit integration e2e admin bench deps rebuild-projection replay-dead-letters
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,12 @@ admin: deps  ## make an admin (or promote a user): make admin USERNAME=... EMAIL
 	@test -n "$(USERNAME)" -a -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make admin USERNAME=... EMAIL=... PASSWORD=..."; exit 2; }
 	@$(RUN) auth-service migrate
 	@ADMIN_PASSWORD='$(PASSWORD)' $(RUN) auth-service create-admin --username '$(USERNAME)' --email '$(EMAIL)'
+
+rebuild-projection: deps  ## repopulate order_query's Redis projection from order_command
+	@$(RUN) order-query rebuild
+
+replay-dead-letters: deps  ## move order_query's dead-lettered events back: [QUEUE=orders|users]
+	@$(RUN) order-query replay-dead-letters --queue $(or $(QUEUE),orders)
 
 bench: deps  ## the benchmarks in bench/ (writes bench/RESULTS.md)
 	@$(RUN) python bench/run.py

@@ -21,7 +21,7 @@ from tests.support.servers import Servers
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".run" / "e2e"
-GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT = 18000, 18001, 18002
+GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT = 18000, 18001, 18002, 18003
 START_WITHIN = 90.0  # seconds: migrations, every service ready, then nginx
 STOP_WITHIN = 30.0
 
@@ -57,6 +57,10 @@ def stack_env(servers: Servers) -> dict[str, str]:
         "ORDERS_DATABASE_URL": servers.database("orders_e2e"),
         "ORDER_COMMAND_HOST": "127.0.0.1",
         "ORDER_COMMAND_PORT": str(ORDER_COMMAND_PORT),
+        "ORDER_COMMAND_URL": f"http://127.0.0.1:{ORDER_COMMAND_PORT}",
+        "ORDER_QUERY_HOST": "127.0.0.1",
+        "ORDER_QUERY_PORT": str(ORDER_QUERY_PORT),
+        "AUTH_TOKEN_URL": f"http://127.0.0.1:{AUTH_PORT}/auth/token",
         "AUTH_JWT_KEY_FILE": str((RUN_DIR / "keys" / "auth.pem").relative_to(ROOT)),
         "JWKS_URL": f"http://127.0.0.1:{AUTH_PORT}/auth/.well-known/jwks.json",
         "GATEWAY_HOST": "127.0.0.1",
@@ -70,7 +74,8 @@ def stack_env(servers: Servers) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def gateway_url(stack_env: dict[str, str]) -> Iterator[str]:
-    busy = [port for port in (GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT) if _port_in_use(port)]
+    ports = (GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT)
+    busy = [port for port in ports if _port_in_use(port)]
     if busy:
         pytest.fail(f"ports {busy} are taken: is another e2e stack still running?")
     RUN_DIR.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from order_command.domain import Actor, Order
 from order_command.idempotency import Answer, IdempotentRequest
@@ -169,6 +170,26 @@ def _service_only(principal: CurrentPrincipal) -> Principal:
     if not principal.is_service:
         raise Forbidden("Only services may call /internal/")
     return principal
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_after: uuid.UUID | None
+
+
+@internal.get("/internal/orders", response_model=OrderPage)
+async def list_orders(
+    orders: Orders,
+    _: Annotated[Principal, Depends(_service_only)],
+    after: uuid.UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> OrderPage:
+    """Every order (deleted ones too) in id order, a page at a time: the query side's rebuild."""
+    page = await orders.page(after, limit)
+    return OrderPage(
+        items=[OrderOut.of(order) for order in page],
+        next_after=page[-1].id if len(page) == limit else None,
+    )
 
 
 @internal.get("/internal/orders/{order_id}", response_model=OrderOut)

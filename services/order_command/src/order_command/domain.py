@@ -183,7 +183,12 @@ class Order:
         return self.change_status(target, by=SYSTEM, now=now)
 
     def replace_items(
-        self, items: list[OrderItem], total_price: Decimal | None, *, now: datetime
+        self,
+        items: list[OrderItem],
+        total_price: Decimal | None,
+        *,
+        now: datetime,
+        by: Actor | None = None,
     ) -> Order:
         if self.status is not OrderStatus.PENDING:
             raise TransitionRefused(
@@ -193,7 +198,10 @@ class Order:
         valid = validate_items(items)
         total = check_total(valid, total_price)
         return self._changed(
-            now, OrderUpdated(items=valid, total_price=total), items=valid, total_price=total
+            now,
+            OrderUpdated(items=valid, total_price=total, updated_by=by.user_id if by else None),
+            items=valid,
+            total_price=total,
         )
 
     def delete(self, *, by: Actor, now: datetime) -> Order:

@@ -50,6 +50,14 @@ async def get(session: AsyncSession, order_id: uuid.UUID, *, lock: bool = False)
     return _order(row) if row else None
 
 
+async def page(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[Order]:
+    """Every order (deleted ones too) in id order, after `after`: keyset pagination."""
+    query = select(orders).order_by(orders.c.id).limit(limit)
+    if after is not None:
+        query = query.where(orders.c.id > after)
+    return [_order(row) for row in (await session.execute(query)).all()]
+
+
 async def add(session: AsyncSession, order: Order) -> None:
     await session.execute(insert(orders).values(_row(order)))
     await _publish(session, order, first_version=1)

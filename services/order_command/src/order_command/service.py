@@ -55,7 +55,9 @@ class OrderService:
             actor,
             order_id,
             if_match,
-            lambda order: order.replace_items(draft.domain_items(), draft.total_price, now=_now()),
+            lambda order: order.replace_items(
+                draft.domain_items(), draft.total_price, now=_now(), by=actor
+            ),
         )
 
     async def change_status(
@@ -89,6 +91,11 @@ class OrderService:
         if order is None:
             raise NotFound("No such order")
         return order
+
+    async def page(self, after: uuid.UUID | None, limit: int) -> list[Order]:
+        """Every order in id order, for the query side's rebuild."""
+        async with self.sessions() as session:
+            return await repository.page(session, after, limit)
 
     async def _change(
         self,

@@ -83,6 +83,7 @@ class OrderUpdated(Message):
 
     items: tuple[OrderItem, ...]
     total_price: Money
+    updated_by: uuid.UUID | None = None  # beyond DESIGN.md's payload: who, for the history
 
 
 class OrderDeleted(Message):

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,9 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
+    redis_exc.ConnectionError,
+    redis_exc.TimeoutError,
+    redis_exc.BusyLoadingError,
     ConnectionError,
     OSError,  # includes TimeoutError
 )

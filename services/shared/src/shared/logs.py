@@ -88,4 +88,5 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     # The access log repeats what nginx and /metrics already record, at a cost per request.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("aiormq").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aio_pika").setLevel(logging.WARNING)

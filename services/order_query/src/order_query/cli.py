@@ -1,0 +1,89 @@
+"""`order-query serve | rebuild | replay-dead-letters`: serve reads; repair the projection."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+import httpx
+import uvicorn
+
+from order_query import consumers
+from order_query.main import command_side, connect_redis
+from order_query.projection import Projection
+from order_query.settings import OrderQuerySettings
+from shared import dead_letters
+from shared.logs import setup_logging
+from shared.telemetry import setup_telemetry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="order-query", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "serve",
+        help="serve reads on ORDER_QUERY_HOST:ORDER_QUERY_PORT and "
+        "keep the projection from the order events",
+    )
+    commands.add_parser(
+        "rebuild",
+        help="repopulate the projection from order_command, while the service keeps answering",
+    )
+    replay = commands.add_parser(
+        "replay-dead-letters", help="move dead-lettered events back to their queue"
+    )
+    replay.add_argument("--queue", choices=["orders", "users"], default="orders")
+    args = parser.parse_args(argv)
+
+    settings = OrderQuerySettings()
+    setup_logging("order_query", settings.log_level)
+    if args.command == "serve":
+        setup_telemetry("order_query")
+        uvicorn.run(
+            "order_query.main:create_app",
+            factory=True,
+            host=settings.order_query_host,
+            port=settings.order_query_port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        return 0
+    if args.command == "rebuild":
+        return asyncio.run(rebuild(settings))
+    name = consumers.ORDERS_QUEUE if args.queue == "orders" else consumers.USERS_QUEUE
+    asyncio.run(dead_letters.replay(settings.rabbitmq_url.get_secret_value(), name, report=_say))
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def rebuild(settings: OrderQuerySettings) -> int:
+    """Write every order the command side holds where the projection is older or missing.
+    Each order is one atomic write guarded by its version, so reads and the consumer go on
+    meanwhile, and an event applied during the rebuild is never overwritten by older state."""
+    started = time.monotonic()
+    redis = connect_redis(settings)
+    seen = written = 0
+    async with httpx.AsyncClient() as http:
+        projection, source = Projection(redis), command_side(settings, http)
+        try:
+            async for page in source.every_order():
+                for order in page:
+                    written += await projection.put(order)
+                seen += len(page)
+                _say(f"  {seen} orders read, {written} written")
+        finally:
+            await redis.aclose()
+    _say(
+        f"done: {seen} orders read from order_command, {written} written to the projection, "
+        f"{seen - written} already current, in {time.monotonic() - started:.1f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""order_query's consumers: order events into the projection, user names for the history."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry, Counter
+
+from order_query.command_side import CommandSide
+from order_query.folding import ORDER_EVENTS
+from order_query.projection import Outcome, Projection
+from shared.events import MESSAGE_TYPES, Envelope, UserRegistered
+from shared.faults import wait_out_faults
+from shared.topology import AUTH_EVENTS, ORDERS_EVENTS, consumer_queue
+
+log = logging.getLogger(__name__)
+
+ORDERS_QUEUE = "order_query.orders"
+USERS_QUEUE = "order_query.users"
+
+
+@dataclass
+class Projector:
+    """Applies one event; a gap is repaired from the command side, then the event is
+    judged again (it is then old news, and only its history entry is added)."""
+
+    projection: Projection
+    command_side: CommandSide
+    outcomes: Counter
+
+    async def project(self, event: dict[str, Any]) -> Outcome:
+        outcome = await self.projection.apply(event)
+        if outcome is Outcome.GAP:
+            fetched = await self.command_side.order(str(event["aggregate_id"]))
+            if fetched is None:
+                raise LookupError(f"order {event['aggregate_id']} is unknown to order_command")
+            await self.projection.put(fetched)
+            self.outcomes.labels("repaired").inc()
+            outcome = await self.projection.apply(event)
+        self.outcomes.labels(outcome.value).inc()
+        return outcome
+
+
+def outcome_counter(registry: CollectorRegistry) -> Counter:
+    return Counter(
+        "projection_events",
+        "Order events by what they did to the projection",
+        ["outcome"],
+        registry=registry,
+    )
+
+
+def validated(body: dict[str, Any]) -> dict[str, Any]:
+    """The event checked against its contract, in its canonical JSON form."""
+    kind = body.get("type")
+    if kind not in ORDER_EVENTS:
+        raise ValueError(f"not an order event: {kind!r}")
+    model = Envelope[MESSAGE_TYPES[kind]]  # type: ignore[valid-type]
+    event: dict[str, Any] = model.model_validate(body).model_dump(mode="json")
+    return event
+
+
+def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> None:
+    """`projector` gives the projector once the app's lifespan has built it."""
+
+    @broker.subscriber(
+        consumer_queue(ORDERS_QUEUE, "order.*"),
+        ORDERS_EVENTS,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="order events",
+        description="Every order event, applied to the projection in version order.",
+    )
+    @wait_out_faults
+    async def on_order_event(body: dict[str, Any]) -> None:
+        await projector().project(validated(body))
+
+    @broker.subscriber(
+        consumer_queue(USERS_QUEUE, UserRegistered.ROUTING_KEY),
+        AUTH_EVENTS,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title="user.registered",
+        description="Users' names, to say who did what in an order's history.",
+    )
+    @wait_out_faults
+    async def on_user_registered(event: Envelope[UserRegistered]) -> None:
+        await projector().projection.add_user(event.payload.model_dump(mode="json"))

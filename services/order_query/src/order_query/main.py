@@ -1,0 +1,103 @@
+"""The composition root: builds every part of order_query from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from order_query import api, consumers
+from order_query.command_side import CommandSide
+from order_query.consumers import Projector
+from order_query.projection import Projection
+from order_query.queries import OrderQueries
+from order_query.settings import OrderQuerySettings
+from shared.app import create_app as create_service_app
+from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
+from shared.security import JwksKeys, KeySource, TokenVerifier
+from shared.service_tokens import ServiceTokens
+
+VERSION = "0.1.0"
+
+
+def connect_redis(settings: OrderQuerySettings) -> Redis:
+    """Gives up on a Redis that does not answer within DEPENDENCY_TIMEOUT (then: 503)."""
+    return Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=settings.dependency_timeout,
+        socket_connect_timeout=settings.dependency_timeout,
+        health_check_interval=10,
+    )
+
+
+def command_side(settings: OrderQuerySettings, http: httpx.AsyncClient) -> CommandSide:
+    tokens = ServiceTokens(
+        settings.auth_token_url,
+        settings.order_query_client_id,
+        settings.order_query_client_secret.get_secret_value(),
+        http,
+    )
+    return CommandSide(settings.order_command_url, http, tokens)
+
+
+def create_app(
+    settings: OrderQuerySettings | None = None, *, keys: KeySource | None = None
+) -> FastAPI:
+    """`keys` verify access tokens; by default the auth service's JWKS (tests pass their own)."""
+    settings = settings or OrderQuerySettings()
+    broker = build_broker(settings.rabbitmq_url.get_secret_value(), service="order_query")
+    app: FastAPI
+
+    def projector() -> Projector:
+        built: Projector = app.state.projector
+        return built
+
+    consumers.subscribe(broker, projector)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect_redis(settings)
+        http = httpx.AsyncClient()
+        projection = Projection(redis)
+        commands = command_side(settings, http)
+        app.state.verifier = TokenVerifier(
+            keys or JwksKeys(settings.jwks_url, http),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        app.state.queries = OrderQueries(projection, commands)
+        app.state.projector = Projector(
+            projection, commands, consumers.outcome_counter(app.state.metrics_registry)
+        )
+        app.state.dependency_timeout = settings.dependency_timeout
+        app.state.readiness = {
+            "redis": redis.ping,
+            "rabbitmq": lambda: require_broker(broker),
+        }
+        messaging = asyncio.create_task(
+            connect_until_up(
+                broker, dead_letter_queues=[consumers.ORDERS_QUEUE, consumers.USERS_QUEUE]
+            ),
+            name="messaging",
+        )
+        try:
+            yield
+        finally:
+            messaging.cancel()
+            await asyncio.gather(messaging, return_exceptions=True)
+            await broker.stop()  # waits for in-flight messages (graceful_timeout)
+            await http.aclose()
+            await redis.aclose()
+
+    app = create_service_app(
+        title="order_query",
+        version=VERSION,
+        description="Reads orders from a Redis projection of the order events.",
+        lifespan=lifespan,
+        routers=[api.router, asyncapi_router(broker, title="order_query", version=VERSION)],
+    )
+    return app

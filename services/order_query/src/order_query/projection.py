@@ -1,0 +1,152 @@
+"""The Redis projection: each order as of its latest version, the indexes the lists read,
+each order's history, and the names of users.
+
+Applying an event is one optimistic transaction (WATCH the order's key, check the version,
+MULTI ... EXEC), so two consumer processes never interleave on one order: if another
+process wrote the order in between, EXEC fails and the event is judged again.
+
+Keys (prefix `oq:`):
+- `order:{id}`: the order's JSON, exactly as the API answers it
+- `orders` and `user:{user_id}:orders`: sorted sets of live (not deleted) order ids, scored
+  by creation time (epoch seconds)
+- `order:{id}:history`: a hash of history entries by version
+- `user:{id}`: a hash of the user's name, email and role (from `user.registered`)
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import Enum
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import WatchError
+
+from order_query.folding import Verdict, fold, history_entry, judge, snapshot_entry
+
+PREFIX = "oq:"
+ALL = f"{PREFIX}orders"
+
+
+def order_key(order_id: str) -> str:
+    return f"{PREFIX}order:{order_id}"
+
+
+def history_key(order_id: str) -> str:
+    return f"{PREFIX}order:{order_id}:history"
+
+
+def user_orders_key(user_id: str) -> str:
+    return f"{PREFIX}user:{user_id}:orders"
+
+
+def user_key(user_id: str) -> str:
+    return f"{PREFIX}user:{user_id}"
+
+
+def score(order: dict[str, Any]) -> float:
+    return datetime.fromisoformat(order["created_at"]).timestamp()
+
+
+class Outcome(Enum):
+    APPLIED = "applied"
+    IGNORED = "ignored"  # a duplicate or an older version
+    GAP = "gap"  # missing versions: the caller repairs, then tries again
+
+
+class Projection:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def apply(self, event: dict[str, Any]) -> Outcome:
+        order_id = str(event["aggregate_id"])
+        key = order_key(order_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    current = json.loads(raw) if raw else None
+                    verdict = judge(current["version"] if current else 0, event["version"])
+                    if verdict is Verdict.GAP:
+                        return Outcome.GAP
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    entry = json.dumps(history_entry(event))
+                    if verdict is Verdict.OLD:
+                        # Its state is in already, but its history entry may not be (it
+                        # arrived after a repair): add it, or replace a snapshot's.
+                        pipe.hset(history_key(order_id), str(event["version"]), entry)
+                        await pipe.execute()
+                        return Outcome.IGNORED
+                    order = fold(current, event)
+                    self._write(pipe, order)
+                    pipe.hset(history_key(order_id), str(event["version"]), entry)
+                    await pipe.execute()
+                    return Outcome.APPLIED
+                except WatchError:
+                    continue
+
+    async def put(self, order: dict[str, Any]) -> bool:
+        """Store the command side's state of an order, unless the projection is as new
+        already. Its version gets a snapshot entry in the history if no event gave one."""
+        key = order_key(str(order["id"]))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw and json.loads(raw)["version"] >= order["version"]:
+                        return False
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    self._write(pipe, order)
+                    pipe.hsetnx(
+                        history_key(str(order["id"])),
+                        str(order["version"]),
+                        json.dumps(snapshot_entry(order)),
+                    )
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
+    @staticmethod
+    def _write(pipe: Pipeline, order: dict[str, Any]) -> None:
+        order_id, user_id = str(order["id"]), str(order["user_id"])
+        pipe.set(order_key(order_id), json.dumps(order, separators=(",", ":")))
+        if order["is_deleted"]:
+            pipe.zrem(ALL, order_id)
+            pipe.zrem(user_orders_key(user_id), order_id)
+        else:
+            pipe.zadd(ALL, {order_id: score(order)})
+            pipe.zadd(user_orders_key(user_id), {order_id: score(order)})
+
+    async def get(self, order_id: str) -> bytes | None:
+        return cast("bytes | None", await self.redis.get(order_key(order_id)))
+
+    async def get_many(self, order_ids: list[str]) -> list[bytes | None]:
+        if not order_ids:
+            return []
+        values = await self.redis.mget([order_key(i) for i in order_ids])
+        return cast("list[bytes | None]", values)
+
+    async def history(self, order_id: str) -> list[dict[str, Any]]:
+        entries = await self.redis.hgetall(history_key(order_id))
+        return sorted((json.loads(e) for e in entries.values()), key=lambda e: e["version"])
+
+    async def add_user(self, user: dict[str, Any]) -> None:
+        await self.redis.hset(
+            user_key(str(user["id"])),
+            mapping={"username": user["username"], "email": user["email"], "role": user["role"]},
+        )
+
+    async def usernames(self, user_ids: set[str]) -> dict[str, str | None]:
+        ids = sorted(user_ids)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user_id in ids:
+                pipe.hget(user_key(user_id), "username")
+            names = await pipe.execute()
+        return {
+            i: (n.decode() if isinstance(n, bytes) else n) for i, n in zip(ids, names, strict=True)
+        }
