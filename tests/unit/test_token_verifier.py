@@ -63,3 +63,20 @@ def test_the_key_id_is_the_rfc7638_thumbprint() -> None:
         bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
     )
     assert _thumbprint(private) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+async def test_a_remembered_token_still_expires() -> None:
+    verifier = TokenVerifier(StaticKeys(KEY.jwks), issuer="iss", audience="aud")
+    token = ISSUER.issue(uuid.uuid4(), Role.USER, now=datetime.now(UTC) - timedelta(minutes=4))
+    assert await verifier.verify(token) == await verifier.verify(token)
+    short = AccessTokenIssuer(KEY, issuer="iss", audience="aud", ttl=timedelta(seconds=0))
+    with pytest.raises(Unauthorized, match="expired"):
+        await verifier.verify(short.issue(uuid.uuid4(), Role.USER))
+
+
+async def test_a_refused_token_is_never_remembered() -> None:
+    verifier = TokenVerifier(StaticKeys(KEY.jwks), issuer="iss", audience="aud")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await verifier.verify("not.a.token")
+    assert verifier._verified == {}

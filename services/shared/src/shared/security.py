@@ -96,12 +96,41 @@ class JwksKeys:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str) -> None:
+    """Verifies access tokens, and remembers the good ones for a while: a client sends the
+    same token on every request, and the signature check is most of a cheap read's CPU.
+
+    A remembered token is trusted until its own expiry or `remember_for` seconds, whichever
+    comes first, so a key withdrawn from the JWKS stops being honoured within that time.
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        remember_for: float = 60.0,
+        remember_most: int = 10_000,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
+        self.remember_for = remember_for
+        self.remember_most = remember_most
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        now = time.time()
+        remembered = self._verified.get(token)
+        if remembered is not None and remembered[1] > now:
+            return remembered[0]
+        principal, expires = await self._verify(token)
+        if len(self._verified) >= self.remember_most:
+            self._verified.clear()  # crude, and bounded: a flood of tokens costs a re-check
+        self._verified[token] = (principal, min(expires, now + self.remember_for))
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -128,7 +157,8 @@ class TokenVerifier:
         if claims.get("typ") != "access":
             raise Unauthorized("This is not an access token")
         try:
-            return Principal(uuid.UUID(claims["sub"]), Role(claims["role"]), claims["jti"])
+            principal = Principal(uuid.UUID(claims["sub"]), Role(claims["role"]), claims["jti"])
+            return principal, float(claims["exp"])
         except (KeyError, ValueError) as exc:
             raise Unauthorized("The token's claims are not valid") from exc
 
