@@ -72,7 +72,11 @@ async def test_put_publishes_order_updated_with_the_new_items_and_total(
             lambda e: e["aggregate_id"] == order["id"] and e["type"] == "order.updated"
         )
     assert event["version"] == 2
-    assert event["payload"] == {"items": NEW_ITEMS, "total_price": "12.60"}
+    assert event["payload"] == {
+        "items": NEW_ITEMS,
+        "total_price": "12.60",
+        "updated_by": str(alice.id),
+    }
 
 
 async def test_put_with_a_total_that_does_not_match_is_422_and_changes_nothing(

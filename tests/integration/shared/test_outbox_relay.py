@@ -102,6 +102,12 @@ async def test_events_written_while_the_broker_is_down_arrive_when_it_returns(
         ):
             before = await _write_events(engine, 5, tag)
             await captured.wait_for(lambda e: str(e["event_id"]) == before[-1])
+            # Confirmed and marked sent (the mark commits just after the broker's confirm).
+            await eventually(
+                lambda: _unpublished(outbox_db),
+                until=lambda n: n == 0,
+                what="the first events marked sent",
+            )
 
             await proxy.cut()
             during = await _write_events(engine, 20, tag)

@@ -9,13 +9,12 @@ import os
 import sys
 from pathlib import Path
 
-import uvicorn
 from pydantic import ValidationError
 
 from auth_service.settings import AuthSettings
 from shared.logs import setup_logging
 from shared.migrations import upgrade
-from shared.telemetry import setup_telemetry
+from shared.server import serve
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -35,14 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = AuthSettings()
     setup_logging("auth_service", settings.log_level)
     if args.command == "serve":
-        setup_telemetry("auth_service")
-        uvicorn.run(
+        serve(
             "auth_service.main:create_app",
-            factory=True,
+            service="auth_service",
             host=settings.auth_host,
             port=settings.auth_port,
-            log_config=None,
-            timeout_graceful_shutdown=10,
         )
     elif args.command == "migrate":
         upgrade(MIGRATIONS, settings.auth_database_url.get_secret_value())

@@ -6,12 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from order_command.settings import OrderCommandSettings
 from shared.logs import setup_logging
 from shared.migrations import upgrade
-from shared.telemetry import setup_telemetry
+from shared.server import serve
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -30,14 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = OrderCommandSettings()
     setup_logging("order_command", settings.log_level)
     if args.command == "serve":
-        setup_telemetry("order_command")
-        uvicorn.run(
+        serve(
             "order_command.main:create_app",
-            factory=True,
+            service="order_command",
             host=settings.order_command_host,
             port=settings.order_command_port,
-            log_config=None,
-            timeout_graceful_shutdown=10,
         )
     else:
         upgrade(MIGRATIONS, settings.orders_database_url.get_secret_value())

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
 
 from pydantic import (
     AliasChoices,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
 )
 
 from order_command.domain import MAX_ITEMS, MAX_NAME, MAX_PRICE, MAX_QUANTITY, Order
-from shared.events import Money, OrderItem, OrderStatus
-
-
-def _status(value: Any) -> Any:
-    """Statuses without regard to case; seed004's `cancelled` is CANCELED."""
-    if isinstance(value, str):
-        value = value.strip().upper()
-        return "CANCELED" if value == "CANCELLED" else value
-    return value
-
-
-Status = Annotated[OrderStatus, BeforeValidator(_status)]
+from shared.events import OrderItem, OrderState, OrderStatus, StatusInput
 
 
 class ItemIn(BaseModel):
@@ -53,7 +39,7 @@ class OrderDraft(BaseModel):
     total_price: Decimal | None = Field(
         default=None, ge=0, decimal_places=2, description="If sent, must equal the computed total"
     )
-    status: Status | None = Field(default=None, description="The lifecycle is the server's")
+    status: StatusInput | None = Field(default=None, description="The lifecycle is the server's")
 
     @field_validator("status")
     @classmethod
@@ -69,7 +55,7 @@ class OrderDraft(BaseModel):
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Status
+    status: StatusInput
 
 
 class LegacyStatusChange(BaseModel):
@@ -78,33 +64,15 @@ class LegacyStatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: uuid.UUID
-    new_status: Status
+    new_status: StatusInput
 
 
-class OrderOut(BaseModel):
-    id: uuid.UUID
-    user_id: uuid.UUID
-    items: tuple[OrderItem, ...]
-    total_price: Money
-    status: OrderStatus
-    version: int
-    is_deleted: bool
-    created_at: datetime
-    updated_at: datetime
+class OrderOut(OrderState):
+    """An order as the API answers it."""
 
     @classmethod
     def of(cls, order: Order) -> OrderOut:
-        return cls(
-            id=order.id,
-            user_id=order.user_id,
-            items=order.items,
-            total_price=order.total_price,
-            status=order.status,
-            version=order.version,
-            is_deleted=order.is_deleted,
-            created_at=order.created_at,
-            updated_at=order.updated_at,
-        )
+        return cls.model_validate(order.snapshot(), from_attributes=True)
 
 
 class LegacyOrderOut(OrderOut):

@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar, Generic, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 
@@ -18,6 +18,17 @@ class OrderStatus(StrEnum):
     PAID = "PAID"
     SHIPPED = "SHIPPED"
     CANCELED = "CANCELED"
+
+
+def lenient_status(value: Any) -> Any:
+    """A status as people type it: any case, and seed004's British `cancelled`."""
+    if isinstance(value, str):
+        value = value.strip().upper()
+        return OrderStatus.CANCELED.value if value == "CANCELLED" else value
+    return value
+
+
+StatusInput = Annotated[OrderStatus, BeforeValidator(lenient_status)]
 
 
 class Role(StrEnum):
@@ -53,9 +64,10 @@ class UserRegistered(Message):
     role: Role
 
 
-class OrderCreated(Message):
-    EXCHANGE = "orders.events"
-    ROUTING_KEY = "order.created"
+class OrderState(BaseModel):
+    """The whole order, as DESIGN.md shapes it: `order.created`'s payload and every read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: uuid.UUID
     user_id: uuid.UUID
@@ -66,6 +78,11 @@ class OrderCreated(Message):
     is_deleted: bool
     created_at: datetime
     updated_at: datetime
+
+
+class OrderCreated(Message, OrderState):
+    EXCHANGE = "orders.events"
+    ROUTING_KEY = "order.created"
 
 
 class OrderStatusChanged(Message):
@@ -101,6 +118,17 @@ class AdvanceStatus(Message):
 
     order_id: uuid.UUID
     expected_status: OrderStatus
+
+
+class AdvanceStatusResult(BaseModel):
+    """order_command's answer to an `order.advance_status` that names a `reply_to` queue:
+    whether it moved the order (False: the timer was stale, or the order is gone)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_id: uuid.UUID
+    expected_status: OrderStatus
+    applied: bool
 
 
 P = TypeVar("P", bound=Message)
