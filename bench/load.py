@@ -1,0 +1,213 @@
+"""Closed-loop HTTP load: N clients, each sending its next request when the last one answered.
+
+`wrk` (C, one thread) when it is installed; otherwise an httpx async client in this process.
+Both stop at a request count or a duration, whichever comes first, and report the CPU they
+used themselves, since on 2 cores every bit of it is taken from the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import resource
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench.measure import percentile
+
+REQUEST_TIMEOUT = 10.0  # seconds; a request slower than this counts as failed
+
+
+@dataclass(frozen=True)
+class FormPost:
+    """POST `path` with an application/x-www-form-urlencoded body, one of `bodies` in turn."""
+
+    path: str
+    bodies: Sequence[str]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    generator: str
+    clients: int
+    seconds: float
+    ok: int  # 2xx answers
+    failed: int  # other answers, and requests that got none
+    p50_ms: float
+    p99_ms: float
+    generator_cpu_s: float
+
+    @property
+    def ok_per_second(self) -> float:
+        return self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok_per_second": self.ok_per_second}
+
+
+def wrk_binary() -> str | None:
+    return shutil.which("wrk")
+
+
+def drive(
+    base_url: str,
+    post: FormPost,
+    *,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    generator: str,
+    work_dir: Path,
+) -> LoadResult:
+    if generator == "wrk":
+        return _drive_wrk(base_url, post, clients, seconds, max_requests, work_dir)
+    return asyncio.run(_drive_httpx(base_url, post, clients, seconds, max_requests))
+
+
+# --- wrk --------------------------------------------------------------------------------------
+
+_WRK_SCRIPT = """
+local bodies = {%(bodies)s}
+local headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
+local max_requests = %(max_requests)d
+local sent, answered = 0, 0
+
+request = function()
+  sent = sent + 1
+  return wrk.format("POST", %(path)s, headers, bodies[(sent %% #bodies) + 1])
+end
+
+-- A safety cap only: after a stop wrk still waits out --duration (the caller refuses the run).
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered >= max_requests then wrk.thread:stop() end
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%%d,"duration_us":%%d,"status_errors":%%d,' ..
+    '"socket_errors":%%d,"p50_us":%%d,"p99_us":%%d}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    """A Lua string literal: JSON's escapes are Lua's for printable ASCII."""
+    if not text.isascii() or not text.isprintable():
+        raise ValueError(f"only printable ASCII goes into the wrk script: {text!r}")
+    return json.dumps(text)
+
+
+def _drive_wrk(
+    base_url: str, post: FormPost, clients: int, seconds: float, max_requests: int, work_dir: Path
+) -> LoadResult:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    script = work_dir / "form_post.lua"
+    script.write_text(
+        _WRK_SCRIPT
+        % {
+            "bodies": ", ".join(_lua_string(b) for b in post.bodies),
+            "path": _lua_string(post.path),
+            "max_requests": max_requests,
+        }
+    )
+    argv = [
+        wrk_binary() or "wrk",
+        "--threads=1",
+        f"--connections={clients}",
+        f"--duration={max(1, round(seconds))}s",
+        f"--timeout={REQUEST_TIMEOUT:g}s",
+        f"--script={script}",
+        base_url,
+    ]
+    before = _children_cpu()
+    done = subprocess.run(argv, capture_output=True, timeout=seconds + 60, check=False)
+    cpu = _children_cpu() - before
+    output = done.stdout.decode(errors="replace")
+    line = next((x for x in output.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{output}\n{done.stderr.decode()}")
+    figures = json.loads(line.removeprefix("BENCH_JSON "))
+    if figures["requests"] >= max_requests:
+        # wrk stopped sending at the cap but still counts the full duration: no valid rate.
+        raise RuntimeError(
+            f"wrk reached the request cap ({max_requests}) within {seconds:g} s: "
+            "raise the cap or shorten the duration"
+        )
+    return LoadResult(
+        generator="wrk",
+        clients=clients,
+        seconds=figures["duration_us"] / 1e6,
+        ok=figures["requests"] - figures["status_errors"],
+        failed=figures["status_errors"] + figures["socket_errors"],
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        generator_cpu_s=cpu,
+    )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- httpx ------------------------------------------------------------------------------------
+
+
+async def _drive_httpx(
+    base_url: str, post: FormPost, clients: int, seconds: float, max_requests: int
+) -> LoadResult:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    latencies: list[float] = []
+    ok = failed = 0
+    tickets = itertools.count()
+    bodies = itertools.cycle([b.encode() for b in post.bodies])
+    cpu_before = time.process_time()
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        nonlocal ok, failed
+        while next(tickets) < max_requests and time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            try:
+                response = await client.post(post.path, content=next(bodies), headers=headers)
+                good = response.is_success
+            except httpx.HTTPError:
+                good = False
+            latencies.append(time.perf_counter() - sent)
+            if good:
+                ok += 1
+            else:
+                failed += 1
+
+    async with httpx.AsyncClient(
+        base_url=base_url, limits=limits, timeout=REQUEST_TIMEOUT
+    ) as client:
+        await asyncio.wait_for(
+            asyncio.gather(*(client_loop(client) for _ in range(clients))),
+            timeout=seconds + REQUEST_TIMEOUT + 5,
+        )
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return LoadResult(
+        generator="httpx",
+        clients=clients,
+        seconds=elapsed,
+        ok=ok,
+        failed=failed,
+        p50_ms=1000 * percentile(latencies, 50),
+        p99_ms=1000 * percentile(latencies, 99),
+        generator_cpu_s=time.process_time() - cpu_before,
+    )

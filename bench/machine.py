@@ -1,0 +1,107 @@
+"""What the figures were measured on, and how busy the machine was while they were."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Machine:
+    nproc: int
+    cpu_model: str
+    python: str
+    kernel: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        return (
+            f"`nproc` = {self.nproc}, CPU: {self.cpu_model}; "
+            f"Python {self.python}, Linux {self.kernel}"
+        )
+
+
+def machine() -> Machine:
+    return Machine(
+        nproc=len(os.sched_getaffinity(0)),
+        cpu_model=_cpu_model(),
+        python=platform.python_version(),
+        kernel=platform.release(),
+    )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> float:
+    """The one-minute load average (2.0 on this 2-core machine means both cores busy)."""
+    return os.getloadavg()[0]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every live process in the process group `pgid`.
+
+    A process group started with its own session (the auth service, nginx and its workers)
+    is the unit we charge CPU to; reading it before and after a run gives that run's share.
+    """
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        # After "pid (comm)": state ppid pgrp ... utime is field 14, stime 15 (1-based).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU time spent busy by the whole machine, all cores together (from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+    busy = sum(fields[:3]) + sum(fields[5:8])
+    return busy / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process and of every child it has waited for (wrk, the servers)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def wait_until_quiet(max_wait: float, *, window: float = 5.0, busy_below: float = 0.15) -> bool:
+    """Wait, at most `max_wait` seconds, for a `window` in which the machine's cores were
+    busy less than `busy_below` on average. True if one came."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(window)  # a measuring window, not a wait for readiness
+        if (machine_busy_seconds() - before) / window < busy_below:
+            return True
+        if time.monotonic() + window > deadline:
+            return False
