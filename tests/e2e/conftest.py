@@ -21,7 +21,9 @@ from tests.support.servers import Servers
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".run" / "e2e"
-GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT = 18000, 18001, 18002, 18003
+# E2E_PORT_BASE moves the whole stack, so two checkouts can run their e2e tests at once.
+_BASE = int(os.environ.get("E2E_PORT_BASE", "18000"))
+GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT = range(_BASE, _BASE + 4)
 START_WITHIN = 90.0  # seconds: migrations, every service ready, then nginx
 STOP_WITHIN = 30.0
 

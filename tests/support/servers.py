@@ -29,7 +29,9 @@ class Servers:
     redis: str
 
     def database(self, name: str) -> str:
-        return f"{self.postgres.rstrip('/')}/{name}"
+        """`name`, plus TEST_DATABASE_SUFFIX: two checkouts can test against one server."""
+        suffix = os.environ.get("TEST_DATABASE_SUFFIX", "")
+        return f"{self.postgres.rstrip('/')}/{name}{suffix}"
 
 
 def reachable(url: str, timeout: float = 2.0) -> bool:
