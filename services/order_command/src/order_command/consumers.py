@@ -9,7 +9,7 @@ from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
 
 from order_command.service import OrderService
-from shared.events import AdvanceStatus, Envelope
+from shared.events import AdvanceStatus, AdvanceStatusResult, Envelope
 from shared.faults import wait_out_faults
 from shared.topology import ORDERS_COMMANDS, consumer_queue
 
@@ -27,12 +27,20 @@ def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> None:
         ORDERS_COMMANDS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="order.advance_status",
-        description="Advance an order one step, if it is still in `expected_status`.",
+        description="Advance an order one step, if it is still in `expected_status`. A command "
+        "with `reply_to` gets an AdvanceStatusResult there (the worker counts stale timers).",
     )
     @wait_out_faults
-    async def advance_status(command: Envelope[AdvanceStatus]) -> None:
+    async def advance_status(command: Envelope[AdvanceStatus]) -> AdvanceStatusResult:
         # Applied only if the order is still where the timer expected it: a redelivery, or a
         # timer overtaken by a manual change, finds it moved on and does nothing.
-        changed = await orders().advance(command.payload.order_id, command.payload.expected_status)
+        order_id, expected = command.payload.order_id, command.payload.expected_status
+        changed = await orders().advance(order_id, expected)
         if changed is None:
-            log.info("stale advance_status for %s ignored", command.payload.order_id)
+            log.info("stale advance_status for %s ignored", order_id)
+        # FastStream publishes what a handler returns to a message's `reply_to` only, before
+        # the ack. With no such queue the broker returns the reply and FastStream ignores
+        # that: the command is acked all the same.
+        return AdvanceStatusResult(
+            order_id=order_id, expected_status=expected, applied=changed is not None
+        )

@@ -11,7 +11,7 @@ import httpx
 import uvicorn
 
 from order_query import consumers
-from order_query.main import command_side, connect_redis
+from order_query.main import connect_command_side, connect_redis
 from order_query.projection import Projection
 from order_query.settings import OrderQuerySettings
 from shared import dead_letters
@@ -69,7 +69,7 @@ async def rebuild(settings: OrderQuerySettings) -> int:
     redis = connect_redis(settings)
     seen = written = 0
     async with httpx.AsyncClient() as http:
-        projection, source = Projection(redis), command_side(settings, http)
+        projection, source = Projection(redis), connect_command_side(settings, http)
         try:
             async for page in source.every_order():
                 for order in page:

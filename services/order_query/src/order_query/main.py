@@ -34,7 +34,7 @@ def connect_redis(settings: OrderQuerySettings) -> Redis:
     )
 
 
-def command_side(settings: OrderQuerySettings, http: httpx.AsyncClient) -> CommandSide:
+def connect_command_side(settings: OrderQuerySettings, http: httpx.AsyncClient) -> CommandSide:
     tokens = ServiceTokens(
         settings.auth_token_url,
         settings.order_query_client_id,
@@ -45,9 +45,14 @@ def command_side(settings: OrderQuerySettings, http: httpx.AsyncClient) -> Comma
 
 
 def create_app(
-    settings: OrderQuerySettings | None = None, *, keys: KeySource | None = None
+    settings: OrderQuerySettings | None = None,
+    *,
+    keys: KeySource | None = None,
+    command_side: CommandSide | None = None,
 ) -> FastAPI:
-    """`keys` verify access tokens; by default the auth service's JWKS (tests pass their own)."""
+    """`keys` verify access tokens; by default the auth service's JWKS. `command_side` is where
+    gaps are repaired from; by default ORDER_COMMAND_URL with a token from AUTH_TOKEN_URL
+    (tests pass their own for both)."""
     settings = settings or OrderQuerySettings()
     broker = build_broker(settings.rabbitmq_url.get_secret_value(), service="order_query")
     app: FastAPI
@@ -63,7 +68,7 @@ def create_app(
         redis = connect_redis(settings)
         http = httpx.AsyncClient()
         projection = Projection(redis)
-        commands = command_side(settings, http)
+        commands = command_side or connect_command_side(settings, http)
         app.state.verifier = TokenVerifier(
             keys or JwksKeys(settings.jwks_url, http),
             issuer=settings.jwt_issuer,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from aiormq import spec
 from fastapi import APIRouter
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
@@ -29,10 +30,31 @@ def build_broker(url: str, *, service: str, prefetch: int = 32) -> RabbitBroker:
     )
 
 
+class NotConfirmed(ConnectionError):
+    """The broker did not take a message: no queue is bound for it (it came back), or it
+    refused it. A ConnectionError, so a consumer that was publishing waits it out holding its
+    own message (`shared.faults.wait_out_faults`), as it does while the broker is down."""
+
+
+def require_confirm(confirmation: object, what: str) -> None:
+    """Raise unless the broker confirmed `what` into a queue. A publish with `mandatory=True`
+    (FastStream's default) that no queue took returns the message rather than raising."""
+    if not isinstance(confirmation, spec.Basic.Ack):
+        raise NotConfirmed(f"{what}: not confirmed by the broker ({type(confirmation).__name__})")
+
+
+Declare = Callable[[RabbitBroker], Awaitable[None]]
+
+
 async def connect_until_up(
-    broker: RabbitBroker, *, dead_letter_queues: Sequence[str] = (), retry_every: float = 2.0
+    broker: RabbitBroker,
+    *,
+    dead_letter_queues: Sequence[str] = (),
+    declare: Declare | None = None,
+    retry_every: float = 2.0,
 ) -> None:
-    """Connect, declare the exchanges and the dead-letter queues, then start the subscribers,
+    """Connect, declare the exchanges, the dead-letter queues and what `declare` adds (queues
+    and bindings the subscribers do not declare themselves), then start the subscribers,
     waiting out a broker that is not there yet."""
     while True:
         try:
@@ -40,6 +62,8 @@ async def connect_until_up(
             await declare_exchanges(broker)
             for name in dead_letter_queues:
                 await declare_dead_letter_queue(broker, name)
+            if declare is not None:
+                await declare(broker)
             await broker.start()
             return
         except (ConnectionError, OSError, TimeoutError) as exc:

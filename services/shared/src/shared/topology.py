@@ -4,6 +4,10 @@ Consumer queues are quorum queues with manual acks. A message that keeps failing
 redelivered at most `DELIVERY_LIMIT` times, then dead-lettered (at least once) into the
 queue's own `<name>.dlq`. The limit is part of a quorum queue's arguments and cannot change
 once declared, so it is part of the queue's name: a new limit is a new queue.
+
+Delayed messages need no broker plugin: a delay queue has no consumer and a message TTL, and
+dead-letters (at least once) what expires into the queue that is due. The TTL is part of its
+name for the same reason as the limit.
 """
 
 from __future__ import annotations
@@ -38,6 +42,30 @@ def consumer_queue(name: str, routing_key: str) -> RabbitQueue:
 
 def dead_letter_queue(name: str) -> RabbitQueue:
     return RabbitQueue(f"{name}.dlq", queue_type=QueueType.QUORUM, routing_key=name)
+
+
+def delay_queue(name: str, delay: float, *, due: RabbitQueue) -> RabbitQueue:
+    """`<name>.<ms>ms`: a durable quorum queue where a message waits `delay` seconds, then is
+    dead-lettered into `due` through the default exchange. Nothing consumes it.
+
+    At-least-once dead-lettering keeps an expired message until `due` has confirmed it, so
+    a broker restart loses none; RabbitMQ requires `reject-publish` overflow for it. Publish
+    to it by its name on the default exchange, and declare `due` first.
+    """
+    milliseconds = round(delay * 1000)
+    if milliseconds < 1:
+        raise ValueError(f"a delay queue waits at least 1 ms, not {delay!r} s")
+    return RabbitQueue(
+        f"{name}.{milliseconds}ms",
+        queue_type=QueueType.QUORUM,
+        arguments={
+            "x-message-ttl": milliseconds,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": due.name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+    )
 
 
 async def declare_exchanges(broker: RabbitBroker) -> None:

@@ -1,0 +1,40 @@
+"""The worker's one rule, with no I/O: which timer an order event sets.
+
+A timer is the `order.advance_status` command itself, held back for one interval: move the
+order on from the status the event left it in. A final status sets none, so the chain ends
+at CANCELED. Whether the command still applies when it is due is order_command's to decide.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.events import (
+    AdvanceStatus,
+    Envelope,
+    OrderCreated,
+    OrderStatus,
+    OrderStatusChanged,
+)
+
+OrderEvent = Envelope[OrderCreated] | Envelope[OrderStatusChanged]
+
+FINAL_STATUSES = frozenset({OrderStatus.CANCELED})
+# Timer ids derive from the id of the event that set them: a redelivered event sets a timer
+# with the same id, so a duplicate is recognisable all the way to order_command's logs.
+TIMER_IDS = uuid.UUID("5b0e7d1c-2f0a-4a51-9d83-6f2d9c1e7a40")
+
+
+def status_after(event: OrderEvent) -> OrderStatus:
+    payload = event.payload
+    return payload.status if isinstance(payload, OrderCreated) else payload.to_status
+
+
+def timer_for(event: OrderEvent) -> Envelope[AdvanceStatus] | None:
+    """The timer `event` sets, or None when the order is in a final status."""
+    status = status_after(event)
+    if status in FINAL_STATUSES:
+        return None
+    command = AdvanceStatus(order_id=event.aggregate_id, expected_status=status)
+    timer = Envelope.wrap(command, aggregate_id=event.aggregate_id, version=event.version)
+    return timer.model_copy(update={"event_id": uuid.uuid5(TIMER_IDS, str(event.event_id))})
