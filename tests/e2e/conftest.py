@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".run" / "e2e"
 # E2E_PORT_BASE moves the whole stack, so two checkouts can run their e2e tests at once.
 _BASE = int(os.environ.get("E2E_PORT_BASE", "18000"))
-GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT = range(_BASE, _BASE + 4)
+GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_PORT = range(
+    _BASE, _BASE + 5
+)
 START_WITHIN = 90.0  # seconds: migrations, every service ready, then nginx
 STOP_WITHIN = 30.0
 
@@ -62,6 +64,8 @@ def stack_env(servers: Servers) -> dict[str, str]:
         "ORDER_COMMAND_URL": f"http://127.0.0.1:{ORDER_COMMAND_PORT}",
         "ORDER_QUERY_HOST": "127.0.0.1",
         "ORDER_QUERY_PORT": str(ORDER_QUERY_PORT),
+        "STATUS_WORKER_HOST": "127.0.0.1",
+        "STATUS_WORKER_PORT": str(STATUS_WORKER_PORT),
         "AUTH_TOKEN_URL": f"http://127.0.0.1:{AUTH_PORT}/auth/token",
         "AUTH_JWT_KEY_FILE": str((RUN_DIR / "keys" / "auth.pem").relative_to(ROOT)),
         "JWKS_URL": f"http://127.0.0.1:{AUTH_PORT}/auth/.well-known/jwks.json",
@@ -76,7 +80,7 @@ def stack_env(servers: Servers) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def gateway_url(stack_env: dict[str, str]) -> Iterator[str]:
-    ports = (GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT)
+    ports = (GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_PORT)
     busy = [port for port in ports if _port_in_use(port)]
     if busy:
         pytest.fail(f"ports {busy} are taken: is another e2e stack still running?")
