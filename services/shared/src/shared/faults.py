@@ -25,10 +25,18 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+# SQLSTATE classes where Postgres answers but will not serve now: connection exceptions
+# (08), insufficient resources such as "too many clients" (53), and operator intervention
+# such as a shutdown under way (57P).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
 def is_unavailable(exc: BaseException | None) -> bool:
     """True if `exc`, or anything in its chain of causes, is a dependency fault."""
     while exc is not None:
         if isinstance(exc, UNAVAILABLE_ERRORS):
+            return True
+        if str(getattr(exc, "sqlstate", "") or "").startswith(_UNAVAILABLE_SQLSTATES):
             return True
         exc = exc.__cause__ or exc.__context__
     return False

@@ -1,0 +1,49 @@
+"""Which errors mean "a server we depend on is not serving now" (503 and wait, not 500)."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from redis import exceptions as redis_exc
+from sqlalchemy import exc as sa_exc
+
+from shared.faults import is_unavailable
+
+
+def wrapped(cause: BaseException) -> sa_exc.DBAPIError:
+    """As SQLAlchemy raises a driver's error: a DBAPIError whose cause is the driver's."""
+    try:
+        raise sa_exc.DBAPIError("insert ...", {}, Exception("adapted")) from cause
+    except sa_exc.DBAPIError as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed"),
+        ConnectionRefusedError(),
+        redis_exc.ConnectionError(),
+    ],
+    ids=type,
+)
+def test_a_server_that_does_not_serve_now_is_unavailable(error: Exception) -> None:
+    assert is_unavailable(error)
+    assert is_unavailable(wrapped(error))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.UniqueViolationError("duplicate key"),
+        asyncpg.UndefinedTableError("relation does not exist"),
+        ValueError("a bug"),
+    ],
+    ids=type,
+)
+def test_a_bug_or_a_refused_statement_is_not_unavailability(error: Exception) -> None:
+    assert not is_unavailable(error)
+    assert not is_unavailable(wrapped(error))
