@@ -24,7 +24,7 @@ router = APIRouter(tags=["auth"])
 _basic = HTTPBasic(auto_error=False, description="Username (or email) and password")
 
 
-def _service(request: Request) -> AuthService:
+async def _service(request: Request) -> AuthService:
     service: AuthService = request.app.state.auth
     return service
 
