@@ -1,6 +1,8 @@
-"""The outbox table's first version, for each service's own Alembic history to create.
+"""The outbox's schema, step by step, for each service's own Alembic history to create.
 
-Frozen: a later change to the table is a new migration in each service, never an edit here.
+Frozen: each function is one migration's content, called by a revision of each service. A
+later change to the outbox is a new function here and a new revision in each service, never
+an edit of one that exists.
 """
 
 from __future__ import annotations
@@ -37,3 +39,22 @@ def create_outbox_table() -> None:
         ["published_at"],
         postgresql_where=sa.text("published_at is not null"),
     )
+
+
+def create_outbox_notify_trigger() -> None:
+    """`NOTIFY outbox` from Postgres itself after each insert into the outbox: the relay wakes
+    when the writer commits (a notification is delivered on commit, repeats within one
+    transaction folded into one), and the writer spends no round trip of its own on it."""
+    op.execute(
+        "create function outbox_notify() returns trigger language plpgsql as "
+        "$$ begin perform pg_notify('outbox', ''); return null; end $$"
+    )
+    op.execute(
+        "create trigger outbox_notify after insert on outbox "
+        "for each statement execute function outbox_notify()"
+    )
+
+
+def drop_outbox_notify_trigger() -> None:
+    op.execute("drop trigger outbox_notify on outbox")
+    op.execute("drop function outbox_notify()")

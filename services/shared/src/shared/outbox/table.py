@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import Envelope, Message
 
-NOTIFY_CHANNEL = "outbox"
+NOTIFY_CHANNEL = "outbox"  # the outbox_notify trigger's channel (shared.outbox.migration)
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -54,7 +54,8 @@ def outbox_table(metadata: MetaData) -> Table:
 
 
 async def add_to_outbox(session: AsyncSession, table: Table, envelope: Envelope[Any]) -> None:
-    """Write the event in the caller's transaction and wake the relay when that commits."""
+    """Write the event in the caller's transaction. A trigger on the table notifies
+    NOTIFY_CHANNEL, which wakes the relay when that transaction commits."""
     headers: dict[str, Any] = {}
     propagate.inject(headers)
     payload: Message = envelope.payload
@@ -67,5 +68,3 @@ async def add_to_outbox(session: AsyncSession, table: Table, envelope: Envelope[
             headers=headers,
         )
     )
-    # Postgres delivers a NOTIFY only on commit, and folds repeats within one transaction.
-    await session.execute(text(f"notify {NOTIFY_CHANNEL}"))
