@@ -14,8 +14,8 @@ import resource
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,22 @@ REQUEST_TIMEOUT = 10.0  # seconds; a request slower than this counts as failed
 
 
 @dataclass(frozen=True)
-class FormPost:
-    """POST `path` with an application/x-www-form-urlencoded body, one of `bodies` in turn."""
+class Requests:
+    """What every client sends, request after request: `method` to each of `paths` in turn,
+    with each of `bodies` in turn (none: no body), and the same `headers` every time."""
 
-    path: str
-    bodies: Sequence[str]
+    method: str
+    paths: Sequence[str]
+    bodies: Sequence[str] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def form_post(cls, path: str, bodies: Sequence[str]) -> Requests:
+        return cls("POST", [path], bodies, {"Content-Type": "application/x-www-form-urlencoded"})
+
+    @classmethod
+    def json_post(cls, path: str, body: str, headers: Mapping[str, str]) -> Requests:
+        return cls("POST", [path], [body], {**headers, "Content-Type": "application/json"})
 
 
 @dataclass(frozen=True)
@@ -58,7 +69,7 @@ def wrk_binary() -> str | None:
 
 def drive(
     base_url: str,
-    post: FormPost,
+    requests: Requests,
     *,
     clients: int,
     seconds: float,
@@ -67,21 +78,25 @@ def drive(
     work_dir: Path,
 ) -> LoadResult:
     if generator == "wrk":
-        return _drive_wrk(base_url, post, clients, seconds, max_requests, work_dir)
-    return asyncio.run(_drive_httpx(base_url, post, clients, seconds, max_requests))
+        return _drive_wrk(base_url, requests, clients, seconds, max_requests, work_dir)
+    return asyncio.run(_drive_httpx(base_url, requests, clients, seconds, max_requests))
 
 
 # --- wrk --------------------------------------------------------------------------------------
 
 _WRK_SCRIPT = """
+local method = %(method)s
+local paths = {%(paths)s}
 local bodies = {%(bodies)s}
-local headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
+local headers = {%(headers)s}
 local max_requests = %(max_requests)d
 local sent, answered = 0, 0
 
 request = function()
   sent = sent + 1
-  return wrk.format("POST", %(path)s, headers, bodies[(sent %% #bodies) + 1])
+  local body = nil
+  if #bodies > 0 then body = bodies[(sent %% #bodies) + 1] end
+  return wrk.format(method, paths[(sent %% #paths) + 1], headers, body)
 end
 
 -- A safety cap only: after a stop wrk still waits out --duration (the caller refuses the run).
@@ -109,15 +124,24 @@ def _lua_string(text: str) -> str:
 
 
 def _drive_wrk(
-    base_url: str, post: FormPost, clients: int, seconds: float, max_requests: int, work_dir: Path
+    base_url: str,
+    requests: Requests,
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    work_dir: Path,
 ) -> LoadResult:
     work_dir.mkdir(parents=True, exist_ok=True)
-    script = work_dir / "form_post.lua"
+    script = work_dir / "requests.lua"
     script.write_text(
         _WRK_SCRIPT
         % {
-            "bodies": ", ".join(_lua_string(b) for b in post.bodies),
-            "path": _lua_string(post.path),
+            "method": _lua_string(requests.method),
+            "paths": ", ".join(_lua_string(p) for p in requests.paths),
+            "bodies": ", ".join(_lua_string(b) for b in requests.bodies),
+            "headers": ", ".join(
+                f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in requests.headers.items()
+            ),
             "max_requests": max_requests,
         }
     )
@@ -165,14 +189,15 @@ def _children_cpu() -> float:
 
 
 async def _drive_httpx(
-    base_url: str, post: FormPost, clients: int, seconds: float, max_requests: int
+    base_url: str, requests: Requests, clients: int, seconds: float, max_requests: int
 ) -> LoadResult:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    headers = dict(requests.headers)
     latencies: list[float] = []
     ok = failed = 0
     tickets = itertools.count()
-    bodies = itertools.cycle([b.encode() for b in post.bodies])
+    paths = itertools.cycle(requests.paths)
+    bodies = itertools.cycle([b.encode() for b in requests.bodies] or [None])
     cpu_before = time.process_time()
     start = time.perf_counter()
     deadline = start + seconds
@@ -182,7 +207,9 @@ async def _drive_httpx(
         while next(tickets) < max_requests and time.perf_counter() < deadline:
             sent = time.perf_counter()
             try:
-                response = await client.post(post.path, content=next(bodies), headers=headers)
+                response = await client.request(
+                    requests.method, next(paths), content=next(bodies), headers=headers
+                )
                 good = response.is_success
             except httpx.HTTPError:
                 good = False

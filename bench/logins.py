@@ -12,16 +12,15 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 from bench import processes
 from bench.argon2_params import PASSWORD as ARGON2_PASSWORD
 from bench.argon2_params import Params, chosen
-from bench.load import FormPost, LoadResult, drive, wrk_binary
-from bench.machine import group_cpu_seconds, machine_busy_seconds
+from bench.load import Requests
 from bench.measure import Rate, run_threaded
+from bench.points import Point, Target, measure, pick_generator
 from bench.report import Section, table
 
 from auth_service.settings import AuthSettings
@@ -56,21 +55,6 @@ QUICK = Budget(
 
 
 @dataclass(frozen=True)
-class Target:
-    name: str
-    base_url: str
-    servers: dict[str, processes.Child]  # what serves it, by label: we charge their CPU
-
-    def require_alive(self) -> None:
-        for child in self.servers.values():
-            if child.process.poll() is not None:
-                raise RuntimeError(
-                    f"{child.name} exited ({child.process.returncode}) during the benchmark; "
-                    f"the end of {child.log}:\n{child.log_tail()}"
-                )
-
-
-@dataclass(frozen=True)
 class Ceiling:
     """Bare argon2 verifies on the hash pool's number of threads, and the CPU they took."""
 
@@ -88,31 +72,6 @@ class Ceiling:
 
     def as_dict(self) -> dict[str, float]:
         return {**self.rate.as_dict(), "cpu_seconds": self.cpu_seconds}
-
-
-@dataclass(frozen=True)
-class Point:
-    target: str
-    load: LoadResult
-    wall_seconds: float
-    cpu_seconds: dict[str, float]  # auth service, nginx, load generator, whole machine
-    ceiling: float = float("nan")  # bare verifies/s, measured just before and after this level
-
-    @property
-    def ratio(self) -> float:
-        return self.load.ok_per_second / self.ceiling
-
-    def cores(self, what: str) -> float:
-        return self.cpu_seconds.get(what, float("nan")) / self.wall_seconds
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            **self.load.as_dict(),
-            "wall_seconds": self.wall_seconds,
-            "cpu_seconds": self.cpu_seconds,
-            "ceiling_per_second": self.ceiling,
-        }
 
 
 @dataclass
@@ -150,8 +109,8 @@ def register_users(base_url: str) -> None:
             raise RuntimeError(f"a benchmark login fails: {check.status_code} {check.text}")
 
 
-def login_post() -> FormPost:
-    return FormPost(
+def login_post() -> Requests:
+    return Requests.form_post(
         "/auth/token",
         [urlencode({"username": name, "password": PASSWORD}) for name in usernames()],
     )
@@ -168,42 +127,6 @@ def bare_ceiling(params: Params, budget: Budget) -> Ceiling:
         max_seconds=budget.ceiling_seconds,
     )
     return Ceiling(rate, time.process_time() - cpu_before)
-
-
-def measure_point(target: Target, clients: int, budget: Budget, generator: str) -> Point:
-    def run(seconds: float, max_requests: int) -> LoadResult:
-        return drive(
-            target.base_url,
-            login_post(),
-            clients=clients,
-            seconds=seconds,
-            max_requests=max_requests,
-            generator=generator,
-            work_dir=processes.RUN_DIR,
-        )
-
-    groups = {label: child.pgid for label, child in target.servers.items()}
-    try:
-        run(budget.warmup_seconds, budget.max_requests)  # connections, pools, caches: discarded
-        before = {label: group_cpu_seconds(pgid) for label, pgid in groups.items()}
-        machine_before = machine_busy_seconds()
-        start = time.perf_counter()
-        load = run(budget.seconds, budget.max_requests)
-        wall = time.perf_counter() - start
-    finally:
-        target.require_alive()  # a server that died explains any error above
-    cpu = {label: group_cpu_seconds(pgid) - before[label] for label, pgid in groups.items()}
-    cpu["load generator"] = load.generator_cpu_s
-    cpu["machine"] = machine_busy_seconds() - machine_before
-    return Point(target.name, load, wall, cpu)
-
-
-def pick_generator(requested: str) -> str:
-    if requested == "auto":
-        return "wrk" if wrk_binary() else "httpx"
-    if requested == "wrk" and not wrk_binary():
-        raise RuntimeError("--client wrk: wrk is not installed (apt-get install -y wrk)")
-    return requested
 
 
 def run(*, quick: bool, client: str = "auto") -> Section:
@@ -238,7 +161,9 @@ def run(*, quick: bool, client: str = "auto") -> Section:
         outcome = Outcome(params, gateway_note)
         outcome.ceilings.append(bare_ceiling(params, budget))
         for clients in budget.clients:
-            level = [measure_point(target, clients, budget, generator) for target in targets]
+            level = [
+                measure(target, login_post(), clients, budget, generator) for target in targets
+            ]
             outcome.ceilings.append(bare_ceiling(params, budget))
             ceiling = statistics.mean(c.per_second for c in outcome.ceilings[-2:])
             outcome.points += [replace(point, ceiling=ceiling) for point in level]

@@ -1,0 +1,139 @@
+"""Benchmark `creates`: POST /orders per second through the gateway, the whole platform running.
+
+Closed-loop clients (16 and 64) create orders through nginx as one signed-in user; every
+create is validated, written with its outbox row, published by the relay, projected by
+order_query and given a timer by status_worker, all on this machine's 2 cores. The ceiling,
+in the same run and interleaved level by level: the same nginx config with order_command's
+upstream pointed at `bench/bare_app.py`, whose POST /orders is one asyncpg insert transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+from bench import deployment
+from bench.load import Requests
+from bench.points import Point, Target, measure, pick_generator
+from bench.processes import Children
+from bench.report import Section, table
+
+ORDER = {
+    "items": [
+        {"name": "green tea", "price": "2.50", "quantity": 2},
+        {"name": "lemon cake", "price": "3.99", "quantity": 1},
+    ]
+}
+PLATFORM, CEILING = "platform", "bare ceiling"
+SERVICES = ("order_command", "order_query", "status_worker", "auth", "nginx")
+
+
+@dataclass(frozen=True)
+class Budget:
+    clients: tuple[int, ...]
+    warmup_seconds: float
+    seconds: float
+    max_requests: int
+
+
+FULL = Budget((16, 64), warmup_seconds=3, seconds=20, max_requests=200_000)
+QUICK = Budget((16,), warmup_seconds=1, seconds=4, max_requests=50_000)
+
+
+def run(*, quick: bool, client: str = "auto") -> Section:
+    budget = QUICK if quick else FULL
+    generator = pick_generator(client)
+    with Children() as children:
+        up = deployment.start(children)
+        token = up.log_in()
+        create = Requests.json_post(
+            "/orders", json.dumps(ORDER), {"Authorization": f"Bearer {token}"}
+        )
+        ours = Target(
+            PLATFORM,
+            up.url,
+            {**up.services, "nginx": up.gateway},
+        )
+        bare = Target(CEILING, up.ceiling_url, {"bare app": up.bare, "nginx": up.ceiling_gateway})
+        points: list[Point] = []
+        for clients in budget.clients:
+            level = [measure(t, create, clients, budget, generator) for t in (ours, bare)]
+            ceiling = level[1].load.ok_per_second
+            points += [replace(point, ceiling=ceiling) for point in level]
+        up.require_alive()
+    return _section(points, budget, generator)
+
+
+def _section(points: list[Point], budget: Budget, generator: str) -> Section:
+    section = Section("creates", "POST /orders: creates per second through the gateway")
+    section.raw = {"generator": generator, "points": [p.as_dict() for p in points]}
+    section.add(
+        "The whole platform as `make run` starts it (deploy/processes.toml: auth, order_command, "
+        "order_query, status_worker; nginx rendered by deploy/stack/gateway.py with the rate "
+        "limits lifted), on ports, databases, a RabbitMQ vhost and a Redis database of the "
+        "benchmark's own. One user's access token; each request creates an order of 2 items. "
+        f"{generator} drives closed-loop load for {budget.seconds:g} s after a "
+        f"{budget.warmup_seconds:g} s warm-up; the platform and the ceiling take turns at each "
+        "level of clients.",
+        "",
+        "**Ceiling**, same run: the same nginx config with order_command's upstream pointed at "
+        "`bench/bare_app.py` (FastAPI under uvicorn, POST /orders = one asyncpg INSERT in a "
+        "transaction, no auth, no validation, no events). ÷ ceiling: creates/s ÷ the "
+        "ceiling's at the same number of clients.",
+        "",
+    )
+    columns = [*SERVICES, "bare app"]
+    section.add(
+        *table(
+            [
+                "target",
+                "clients",
+                "creates/s",
+                "p50 ms",
+                "p99 ms",
+                "failed",
+                "÷ ceiling",
+                *(f"CPU: {c}" for c in columns),
+                "load generator",
+                "whole machine",
+            ],
+            [
+                [
+                    p.target,
+                    p.load.clients,
+                    p.load.ok_per_second,
+                    p.load.p50_ms,
+                    p.load.p99_ms,
+                    p.load.failed,
+                    p.ratio,
+                    *(p.cores(c) for c in columns),
+                    p.cores("load generator"),
+                    p.cores("machine"),
+                ]
+                for p in points
+            ],
+        )
+    )
+    section.add(*_notes(points))
+    return section
+
+
+def _notes(points: list[Point]) -> list[str]:
+    notes = [
+        "- CPU columns are in cores (1.00 = one core busy for the whole run); n/a where the "
+        "process takes no part. \"Whole machine\" also counts Postgres, RabbitMQ and Redis.",
+    ]
+    for p in points:
+        if p.target != PLATFORM or not p.load.ok:
+            continue
+        per_create = {
+            c: 1000 * p.cpu_seconds[c] / p.load.ok for c in SERVICES if c in p.cpu_seconds
+        }
+        machine = 1000 * p.cpu_seconds["machine"] / p.load.ok
+        spent = ", ".join(f"{c} {ms:.2f}" for c, ms in per_create.items())
+        notes.append(
+            f"- At {p.load.clients} clients one create cost {machine:.2f} ms of CPU on the "
+            f"whole machine; of it, ms per create: {spent}."
+        )
+    notes.append("")
+    return notes

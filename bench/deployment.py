@@ -1,0 +1,228 @@
+"""The whole platform for a benchmark, and the bare app beside it behind the same nginx.
+
+Every process of deploy/processes.toml (the ones `make run` starts, with the same commands)
+runs on ports, databases, a RabbitMQ vhost and a Redis database of the benchmarks' own, so a
+developer's `make run` or a test run on the same servers is not touched. nginx is rendered
+from deploy/nginx/ by deploy/stack/gateway.py, as `make run` renders it, with the rate limits
+lifted and the access log off.
+
+The ceiling gateway is the same nginx config with order_command's and order_query's upstream
+pointed at `bench/bare_app.py`: the same edge, the same paths, none of our code behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+import redis
+from bench import processes
+from bench.processes import Child, Children, wait_until_ok
+from deploy.stack import gateway
+from deploy.stack.config import Service, load_env, load_processes
+from tests.support.databases import drop_database
+
+HOST = "127.0.0.1"
+GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_PORT = range(
+    18300, 18305
+)
+BARE_PORT, CEILING_GATEWAY_PORT = 18305, 18306
+VHOST = "orders-bench"
+REDIS_DB = 15
+RUN_DIR = processes.RUN_DIR / "platform"
+PASSWORD = "bench-platform-password-1"  # noqa: S105 (the benchmark's own user)
+
+
+@dataclass
+class Platform:
+    env: dict[str, str]
+    services: dict[str, Child]
+    gateway: Child
+    ceiling_gateway: Child
+    bare: Child
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{GATEWAY_PORT}"
+
+    @property
+    def ceiling_url(self) -> str:
+        return f"http://{HOST}:{CEILING_GATEWAY_PORT}"
+
+    @property
+    def rabbitmq_url(self) -> str:
+        return self.env["RABBITMQ_URL"]
+
+    def require_alive(self) -> None:
+        for child in [*self.services.values(), self.gateway, self.ceiling_gateway, self.bare]:
+            if child.process.poll() is not None:
+                raise RuntimeError(
+                    f"{child.name} exited ({child.process.returncode}) during the benchmark; "
+                    f"the end of {child.log}:\n{child.log_tail()}"
+                )
+
+    def log_in(self, username: str = "bench_platform") -> str:
+        """An access token for the benchmark's user (made on first use), through the gateway."""
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            body = {"username": username, "email": f"{username}@example.com", "password": PASSWORD}
+            made = client.post("/auth/create_user", json=body)
+            if made.status_code not in (201, 409):
+                raise RuntimeError(f"create_user: {made.status_code} {made.text}")
+            tokens = client.post("/auth/token", data={"username": username, "password": PASSWORD})
+            if tokens.status_code != 200:
+                raise RuntimeError(f"log in: {tokens.status_code} {tokens.text}")
+            token: str = tokens.json()["access_token"]
+            return token
+
+
+def _with_path(url: str, path: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=path))
+
+
+def platform_env(base: Mapping[str, str]) -> dict[str, str]:
+    """`.env` and the environment, with the benchmark's own ports, stores and quiet logs."""
+    databases = {
+        name: _with_path(base[name], f"/{database}")
+        for name, database in (
+            ("AUTH_DATABASE_URL", "auth_bench"),
+            ("ORDERS_DATABASE_URL", "orders_bench"),
+        )
+    }
+    return {
+        **base,
+        **databases,
+        "RABBITMQ_URL": _with_path(base["RABBITMQ_URL"], "/" + quote(VHOST, safe="")),
+        "REDIS_URL": _with_path(base["REDIS_URL"], f"/{REDIS_DB}"),
+        "STACK_RUN_DIR": str(RUN_DIR.relative_to(processes.ROOT)),
+        "AUTH_JWT_KEY_FILE": str((RUN_DIR / "auth.pem").relative_to(processes.ROOT)),
+        "AUTH_HOST": HOST,
+        "AUTH_PORT": str(AUTH_PORT),
+        "ORDER_COMMAND_HOST": HOST,
+        "ORDER_COMMAND_PORT": str(ORDER_COMMAND_PORT),
+        "ORDER_QUERY_HOST": HOST,
+        "ORDER_QUERY_PORT": str(ORDER_QUERY_PORT),
+        "STATUS_WORKER_HOST": HOST,
+        "STATUS_WORKER_PORT": str(STATUS_WORKER_PORT),
+        "ORDER_COMMAND_URL": f"http://{HOST}:{ORDER_COMMAND_PORT}",
+        "AUTH_TOKEN_URL": f"http://{HOST}:{AUTH_PORT}/auth/token",
+        "JWKS_URL": f"http://{HOST}:{AUTH_PORT}/auth/.well-known/jwks.json",
+        "GATEWAY_HOST": HOST,
+        "GATEWAY_PORT": str(GATEWAY_PORT),
+        "GATEWAY_AUTH_RATE": "100000r/s",
+        "GATEWAY_AUTH_BURST": "100000",
+        "GATEWAY_RATE": "100000r/s",
+        "GATEWAY_BURST": "100000",
+        "GATEWAY_ACCESS_LOG": "off",
+        "LOG_LEVEL": "WARNING",
+        "OTEL_TRACES_EXPORTER": "none",
+        "AUTH_ACCESS_TOKEN_TTL_SECONDS": "7200",
+        # An hour: no order moves on during a run, while the worker still sets every timer.
+        "STATUS_ADVANCE_INTERVAL": "3600",
+    }
+
+
+def _fresh_vhost(url: str) -> None:
+    """Delete and make the benchmark's vhost: no queue or message of an earlier run is left."""
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        raise RuntimeError(
+            f"rabbitmqctl is not on PATH: the benchmark makes its own vhost {VHOST!r} with it"
+        )
+    user = urlsplit(url).username or "guest"
+    for args in (
+        ["delete_vhost", VHOST],
+        ["add_vhost", VHOST],
+        ["set_permissions", "-p", VHOST, user, ".*", ".*", ".*"],
+    ):
+        done = subprocess.run(
+            [rabbitmqctl, *args], capture_output=True, timeout=60, check=False, text=True
+        )
+        if done.returncode != 0 and args[0] != "delete_vhost":
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}")
+
+
+def _fresh_stores(env: Mapping[str, str]) -> None:
+    asyncio.run(drop_database(env["ORDERS_DATABASE_URL"]))  # the migration makes it anew
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    _fresh_vhost(env["RABBITMQ_URL"])
+
+
+def _migrate(env: Mapping[str, str]) -> None:
+    for migration in load_processes(env).migrations:
+        done = subprocess.run(
+            migration.argv,
+            env=dict(env),
+            cwd=processes.ROOT,
+            capture_output=True,
+            timeout=180,
+            check=False,
+        )
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).decode(errors="replace")[-3000:]
+            raise RuntimeError(f"{migration.name} failed ({done.returncode}):\n{output}")
+
+
+def _start_nginx(
+    children: Children, name: str, env: Mapping[str, str], services: list[Service], port: int
+) -> Child:
+    run_dir = RUN_DIR / name
+    conf = gateway.render({**env, "GATEWAY_PORT": str(port)}, services, run_dir)
+    child = children.start(name, gateway.nginx_argv(conf), env, stop_signal=signal.SIGQUIT)
+    wait_until_ok(f"http://{HOST}:{port}/healthz", child)
+    return child
+
+
+def start(children: Children) -> Platform:
+    """Fresh stores, the migrations, every service ready, both gateways and the bare app."""
+    env = platform_env(load_env())
+    busy = [
+        port
+        for port in (*range(GATEWAY_PORT, STATUS_WORKER_PORT + 1), BARE_PORT, CEILING_GATEWAY_PORT)
+        if not processes.port_free(port)
+    ]
+    if busy:
+        raise RuntimeError(f"ports {busy} are taken: is another benchmark running?")
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    _fresh_stores(env)
+    _migrate(env)
+    services = load_processes(env).services
+    started = {s.name: children.start(s.name, s.argv, env) for s in services}
+    for service in services:
+        wait_until_ok(f"http://{service.address}/readyz", started[service.name])
+    bare = children.start(
+        "bare_app",
+        [sys.executable, "-m", "bench.bare_app", "--port", str(BARE_PORT)],
+        {**env, "PYTHONPATH": str(processes.ROOT)},
+    )
+    wait_until_ok(f"http://{HOST}:{BARE_PORT}/healthz", bare)
+    bare_upstreams = [
+        dataclasses.replace(s, host=HOST, port=BARE_PORT)
+        if s.name in ("order_command", "order_query")
+        else s
+        for s in services
+    ]
+    return Platform(
+        env=env,
+        services=started,
+        gateway=_start_nginx(children, "nginx", env, services, GATEWAY_PORT),
+        ceiling_gateway=_start_nginx(
+            children, "nginx_ceiling", env, bare_upstreams, CEILING_GATEWAY_PORT
+        ),
+        bare=bare,
+    )
+
+
+def service_pids(platform: Platform) -> dict[str, int]:
+    """Process groups to charge CPU to, by label."""
+    groups = {name: child.pgid for name, child in platform.services.items()}
+    groups["nginx"] = platform.gateway.pgid
+    return groups
