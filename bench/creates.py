@@ -121,7 +121,7 @@ def _section(points: list[Point], budget: Budget, generator: str) -> Section:
 def _notes(points: list[Point]) -> list[str]:
     notes = [
         "- CPU columns are in cores (1.00 = one core busy for the whole run); n/a where the "
-        "process takes no part. \"Whole machine\" also counts Postgres, RabbitMQ and Redis.",
+        'process takes no part. "Whole machine" also counts Postgres, RabbitMQ and Redis.',
     ]
     for p in points:
         if p.target != PLATFORM or not p.load.ok:

@@ -20,7 +20,7 @@ from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import argon2_params, creates, logins, token_verify
+from bench import argon2_params, creates, lag, logins, token_verify
 from bench.machine import (
     machine,
     machine_busy_seconds,
@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "logins": lambda args: logins.run(quick=args.quick, client=args.client),
     "tokens": lambda args: token_verify.run(quick=args.quick),
     "creates": lambda args: creates.run(quick=args.quick, client=args.client),
+    "lag": lambda args: lag.run(quick=args.quick),
 }
 
 

@@ -1,0 +1,301 @@
+"""Benchmark `lag`: how soon after a create its event is on the broker, and the order is
+readable through the gateway, while creates arrive at a steady rate.
+
+`hey` sends POST /orders through the gateway at a fixed rate (open loop: each of its workers
+keeps its own pace, whatever the answers take). Meanwhile this process
+- consumes `order.created` from a queue of its own bound to `orders.events`: the **outbox
+  lag** of a create is the moment its event arrives here minus the order's `created_at`;
+- for a sample of the creates, asks `GET /orders?created_from=T&created_to=T` (T its
+  `created_at`) through the gateway every few milliseconds until the order is listed: the
+  **projection lag**. A list is read from the projection only; `GET /orders/{id}` would not
+  do, as a miss there is repaired from the command side.
+
+`created_at` is stamped by order_command before its transaction, so both lags include the
+write's own transaction: they are upper bounds of "commit to broker" and "commit to
+readable". The ceiling, in the same run before the load: a bare aio-pika publisher sending
+timestamped persistent messages with confirms into a quorum queue at the same rate, and a
+consumer of that queue: the least time any event takes through RabbitMQ on this machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aio_pika
+import httpx
+from bench import deployment
+from bench.creates import ORDER
+from bench.measure import percentile
+from bench.processes import Children
+from bench.report import Section, table
+
+POLL_EVERY = 0.005  # seconds between two reads of the list, for a sampled order
+GIVE_UP_AFTER = 10.0  # seconds: a sampled order not listed by then counts as missing
+DRAIN_WITHIN = 15.0  # seconds after the load for the last events to arrive
+
+
+@dataclass(frozen=True)
+class Budget:
+    rate: int  # creates per second
+    seconds: float
+    warmup_seconds: float
+    samples_per_second: int  # sampled orders whose projection lag is measured
+    workers: int  # hey's workers, each at rate / workers per second
+
+
+FULL = Budget(rate=500, seconds=30, warmup_seconds=5, samples_per_second=20, workers=50)
+QUICK = Budget(rate=100, seconds=6, warmup_seconds=2, samples_per_second=10, workers=10)
+
+
+@dataclass
+class Lags:
+    """Seconds, in arrival order."""
+
+    values: list[float] = field(default_factory=list)
+    missing: int = 0
+
+    def summary(self) -> dict[str, float]:
+        ordered = sorted(self.values)
+        return {
+            "count": len(ordered),
+            "missing": self.missing,
+            "p50_ms": 1000 * percentile(ordered, 50),
+            "p90_ms": 1000 * percentile(ordered, 90),
+            "p99_ms": 1000 * percentile(ordered, 99),
+            "max_ms": 1000 * ordered[-1] if ordered else float("nan"),
+        }
+
+
+@dataclass
+class LoadSummary:
+    requests_per_second: float
+    statuses: dict[str, int]
+    p50_ms: float
+    p99_ms: float
+
+
+def _hey_binary() -> str:
+    hey = shutil.which("hey")
+    if hey is None:
+        raise RuntimeError("hey is not installed: apt-get install -y hey (it paces the creates)")
+    return hey
+
+
+def _parse_hey(output: str) -> LoadSummary:
+    def seconds(pct: int) -> float:
+        found = re.search(rf"\b{pct}% in ([0-9.]+) secs", output)
+        return 1000 * float(found.group(1)) if found else float("nan")
+
+    rate = re.search(r"Requests/sec:\s+([0-9.]+)", output)
+    statuses = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", output))
+    return LoadSummary(
+        requests_per_second=float(rate.group(1)) if rate else float("nan"),
+        statuses={code: int(count) for code, count in statuses.items()},
+        p50_ms=seconds(50),
+        p99_ms=seconds(99),
+    )
+
+
+def _created_at(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["payload"]["created_at"]).timestamp()
+
+
+async def _platform_lags(
+    up: deployment.Platform, token: str, budget: Budget
+) -> tuple[Lags, Lags, LoadSummary, int]:
+    outbox, projection = Lags(), Lags()
+    measure_from = time.time() + budget.warmup_seconds
+    sample_every = max(1, budget.rate // budget.samples_per_second)
+    seen = 0
+    expected: int | None = None  # creates answered 201: known once the load is over
+    all_seen = asyncio.Event()
+    polls: set[asyncio.Task[None]] = set()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def listed(http: httpx.AsyncClient, event: dict[str, Any], created: float) -> None:
+        stamp = event["payload"]["created_at"]
+        params = {"created_from": stamp, "created_to": stamp, "limit": 5}
+        while time.time() < created + GIVE_UP_AFTER:
+            response = await http.get("/orders", params=params, headers=headers)
+            if response.status_code == 200 and any(
+                o["id"] == event["aggregate_id"] for o in response.json()["items"]
+            ):
+                projection.values.append(time.time() - created)
+                return
+            await asyncio.sleep(POLL_EVERY)
+        projection.missing += 1
+
+    connection = await aio_pika.connect_robust(up.rabbitmq_url)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with connection, httpx.AsyncClient(base_url=up.url, limits=limits, timeout=10) as http:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange("orders.events")
+        queue = await channel.declare_queue(exclusive=True)
+        await queue.bind(exchange, "order.created")
+
+        async def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal seen
+            arrived = time.time()
+            event = json.loads(message.body)
+            created = _created_at(event)
+            seen += 1
+            if expected is not None and seen >= expected:
+                all_seen.set()
+            if created < measure_from:
+                return
+            outbox.values.append(arrived - created)
+            if len(outbox.values) % sample_every == 0:
+                poll = asyncio.create_task(listed(http, event, created))
+                polls.add(poll)
+                poll.add_done_callback(polls.discard)
+
+        await queue.consume(on_event, no_ack=True)
+        hey = await asyncio.create_subprocess_exec(
+            _hey_binary(),
+            "-z",
+            f"{budget.warmup_seconds + budget.seconds:g}s",
+            "-c",
+            str(budget.workers),
+            "-q",
+            f"{budget.rate / budget.workers:g}",
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "-d",
+            json.dumps(ORDER),
+            f"{up.url}/orders",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await hey.communicate()
+        load = _parse_hey(output.decode(errors="replace"))
+        expected = load.statuses.get("201", 0)
+        if seen >= expected:
+            all_seen.set()
+        with contextlib.suppress(TimeoutError):  # the last events may still be on their way
+            await asyncio.wait_for(all_seen.wait(), DRAIN_WITHIN)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*polls), GIVE_UP_AFTER)
+        outbox.missing = max(0, expected - seen)
+    return outbox, projection, load, seen
+
+
+async def _bare_broker_hop(url: str, budget: Budget) -> Lags:
+    """Timestamped persistent messages, with confirms, through a quorum queue at the rate."""
+    lags = Lags()
+    connection = await aio_pika.connect_robust(url)
+    async with connection:
+        publishing = await connection.channel(publisher_confirms=True)
+        consuming = await connection.channel()
+        queue = await consuming.declare_queue(
+            "bench.bare_hop", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.purge()
+        measure_from = time.time() + budget.warmup_seconds
+        total = round(budget.rate * (budget.warmup_seconds + budget.seconds))
+        received = 0
+        all_received = asyncio.Event()
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal received
+            sent = float(message.body)
+            if sent >= measure_from:
+                lags.values.append(time.time() - sent)
+            received += 1
+            if received == total:
+                all_received.set()
+
+        await queue.consume(on_message, no_ack=True)
+        start = time.monotonic()
+        confirms = []
+        for n in range(total):
+            pause = start + n / budget.rate - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            message = aio_pika.Message(
+                str(time.time()).encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            )
+            confirms.append(
+                asyncio.ensure_future(
+                    publishing.default_exchange.publish(message, routing_key=queue.name)
+                )
+            )
+        await asyncio.gather(*confirms)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_received.wait(), DRAIN_WITHIN)
+        lags.missing = total - received
+        await queue.delete(if_unused=False, if_empty=False)
+    return lags
+
+
+def run(*, quick: bool) -> Section:
+    budget = QUICK if quick else FULL
+    _hey_binary()
+    with Children() as children:
+        up = deployment.start(children)
+        token = up.log_in()
+        bare = asyncio.run(_bare_broker_hop(up.rabbitmq_url, budget))
+        outbox, projection, load, seen = asyncio.run(_platform_lags(up, token, budget))
+        up.require_alive()
+    return _section(budget, bare, outbox, projection, load, seen)
+
+
+def _section(
+    budget: Budget, bare: Lags, outbox: Lags, projection: Lags, load: LoadSummary, seen: int
+) -> Section:
+    section = Section("lag", "Outbox and projection lag at a steady rate of creates")
+    rows = {"bare broker hop": bare, "outbox lag": outbox, "projection lag": projection}
+    section.raw = {
+        "budget": vars(budget),
+        "load": vars(load),
+        "events_seen": seen,
+        **{name: lags.summary() for name, lags in rows.items()},
+    }
+    section.add(
+        f"The whole platform as in `creates`. `hey` sends POST /orders through the gateway at "
+        f"{budget.rate} creates/s ({budget.workers} workers, each at its own pace) for "
+        f"{budget.warmup_seconds + budget.seconds:g} s; the first {budget.warmup_seconds:g} s "
+        f"are not counted. It reached {load.requests_per_second:.0f} requests/s (answers: "
+        f"{', '.join(f'{n} x {code}' for code, n in sorted(load.statuses.items())) or 'none'}; "
+        f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms).",
+        "",
+        "- **outbox lag**: a create's `order.created` arriving at a consumer of the benchmark's "
+        "own, minus the order's `created_at` (stamped before the write's transaction).",
+        f"- **projection lag**: for about {budget.samples_per_second} creates a second, the "
+        f"first time `GET /orders?created_from=T&created_to=T` through the gateway lists the "
+        f"order (asked every {1000 * POLL_EVERY:g} ms, so up to that much late), minus its "
+        "`created_at`.",
+        "- **bare broker hop** (the ceiling, same run, before the load): a timestamped "
+        "persistent message published with confirms into a quorum queue, at the same rate, "
+        "until its consumer has it.",
+        "",
+    )
+    section.add(
+        *table(
+            ["what", "measured", "missing", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+            [
+                [
+                    name,
+                    int(s["count"]),
+                    int(s["missing"]),
+                    s["p50_ms"],
+                    s["p90_ms"],
+                    s["p99_ms"],
+                    s["max_ms"],
+                ]
+                for name, s in ((name, lags.summary()) for name, lags in rows.items())
+            ],
+        )
+    )
+    return section
