@@ -1,7 +1,8 @@
 """The whole platform in the foreground without Docker: `make run` (docs/local-stack.md).
 
-    python deploy/local_stack.py check   # the servers answer and nginx is installed
-    python deploy/local_stack.py run     # check, migrate, start the services, then nginx
+    python deploy/local_stack.py check    # the servers answer and nginx is installed
+    python deploy/local_stack.py run      # check, migrate, start the services, then nginx
+    python deploy/local_stack.py gateway  # only render the gateway config (compose does this)
 
 Every setting comes from the environment over the repo's .env, so a second stack can run
 beside the first with other ports (GATEWAY_PORT, AUTH_PORT, ...) and STACK_RUN_DIR.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import time
@@ -41,8 +43,7 @@ def run(env: dict[str, str], processes_file: Path) -> int:
         print(f"error: already in use: {', '.join(taken)}. Is another stack running?")
         print("  A second stack needs other ports: see docs/local-stack.md.")
         return 1
-    run_dir = ROOT / env.get("STACK_RUN_DIR", ".run")
-    conf = gateway.render(env, processes.services, run_dir)
+    conf = gateway.render(env, processes.services, _run_dir(env))
     names = [m.name for m in processes.migrations] + [s.name for s in processes.services]
     supervisor = Supervisor(env, width=max(len(n) for n in [*names, "nginx", "stack"]))
 
@@ -83,9 +84,21 @@ def run(env: dict[str, str], processes_file: Path) -> int:
         say("stack", supervisor.width, "stopped")
 
 
+def _run_dir(env: dict[str, str]) -> Path:
+    return ROOT / env.get("STACK_RUN_DIR", ".run")  # an absolute STACK_RUN_DIR stays as it is
+
+
+def render_gateway(env: dict[str, str], processes_file: Path) -> int:
+    """The gateway's files for the services of `processes_file`, reached at their *_HOST and
+    *_PORT: docker compose's `gateway-config` step, which sets each *_HOST to a service name."""
+    conf = gateway.render(env, load_processes(env, processes_file).services, _run_dir(env))
+    print(f"rendered {conf}; run it with: {shlex.join(gateway.nginx_argv(conf))}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("command", choices=["check", "run"])
+    parser.add_argument("command", choices=["check", "run", "gateway"])
     parser.add_argument(
         "--processes",
         type=Path,
@@ -97,6 +110,8 @@ def main() -> int:
     try:
         if args.command == "check":
             return 0 if servers.check(env) else 1
+        if args.command == "gateway":
+            return render_gateway(env, args.processes)
         return run(env, args.processes)
     except ValueError as exc:  # a setting that cannot work: say which
         print(f"error: {exc}", file=sys.stderr)
