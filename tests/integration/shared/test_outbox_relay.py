@@ -11,12 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from faststream.rabbit import RabbitBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.cli import MIGRATIONS
 from auth_service.models import outbox
-from shared.broker import build_broker, connect_until_up
 from shared.db import asyncpg_dsn, create_engine, session_factory
 from shared.events import Envelope, Role, UserRegistered
 from shared.outbox import OutboxRelay, add_to_outbox
@@ -58,23 +56,21 @@ async def _write_events(engine: AsyncEngine, n: int, tag: str) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def _relaying(broker: RabbitBroker, engine: AsyncEngine) -> AsyncIterator[OutboxRelay]:
+async def _relaying(amqp_url: str, database_url: str) -> AsyncIterator[OutboxRelay]:
     relay = OutboxRelay(
-        engine=engine, table=outbox, broker=broker, poll_interval=0.2, publish_timeout=1.0
+        database_url=database_url,
+        amqp_url=amqp_url,
+        poll_interval=0.2,
+        publish_timeout=1.0,
+        retry_every=0.2,
     )
-
-    async def run() -> None:
-        await connect_until_up(broker, retry_every=0.2)
-        await relay.run()
-
-    task = asyncio.create_task(run())
+    task = asyncio.create_task(relay.run())
     try:
         yield relay
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await broker.stop()
 
 
 async def _unpublished(outbox_db: str) -> int:
@@ -98,7 +94,7 @@ async def test_events_written_while_the_broker_is_down_arrive_when_it_returns(
     try:
         async with (
             capture(servers.rabbitmq, "auth.events", "user.registered") as captured,
-            _relaying(build_broker(proxied, service="test"), engine),
+            _relaying(proxied, outbox_db),
         ):
             before = await _write_events(engine, 5, tag)
             await captured.wait_for(lambda e: str(e["event_id"]) == before[-1])
@@ -134,9 +130,9 @@ async def test_several_relays_share_the_outbox_without_publishing_a_row_twice(
     async with capture(servers.rabbitmq, "auth.events", "user.registered") as captured:
         ids = await _write_events(engine, 300, tag)
         async with (
-            _relaying(build_broker(servers.rabbitmq, service="a"), engine),
-            _relaying(build_broker(servers.rabbitmq, service="b"), engine),
-            _relaying(build_broker(servers.rabbitmq, service="c"), engine),
+            _relaying(servers.rabbitmq, outbox_db),
+            _relaying(servers.rabbitmq, outbox_db),
+            _relaying(servers.rabbitmq, outbox_db),
         ):
             await eventually(
                 lambda: _unpublished(outbox_db),
@@ -162,9 +158,7 @@ async def test_prune_deletes_only_rows_sent_before_the_retention(
             "update outbox set published_at = now() - interval '8 days' where id = $1", ids[0]
         )
         await conn.execute("update outbox set published_at = now() where id = $1", ids[1])
-        relay = OutboxRelay(
-            engine=engine, table=outbox, broker=build_broker(servers.rabbitmq, service="p")
-        )
+        relay = OutboxRelay(database_url=outbox_db, amqp_url=servers.rabbitmq)
         assert await relay.prune() == 1
         left = [r["id"] for r in await conn.fetch("select id from outbox order by id")]
     finally:

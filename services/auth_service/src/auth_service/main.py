@@ -11,7 +11,6 @@ from fastapi import FastAPI
 
 from auth_service import api
 from auth_service.keys import load_signing_key
-from auth_service.models import outbox
 from auth_service.passwords import PasswordHasher
 from auth_service.service import AuthService
 from auth_service.settings import AuthSettings
@@ -73,19 +72,20 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             "postgres": lambda: ping(engine),
             "rabbitmq": lambda: require_broker(broker),
         }
-        relay = OutboxRelay(engine=engine, table=outbox, broker=broker)
-
-        async def relay_when_connected() -> None:
-            await connect_until_up(broker)
-            await relay.run()
-
-        relay_task = asyncio.create_task(relay_when_connected(), name="outbox-relay")
+        relay = OutboxRelay(
+            database_url=settings.auth_database_url.get_secret_value(),
+            amqp_url=settings.rabbitmq_url.get_secret_value(),
+        )
+        tasks = [
+            asyncio.create_task(connect_until_up(broker), name="messaging"),
+            asyncio.create_task(relay.run(), name="outbox-relay"),
+        ]
         try:
             yield
         finally:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await broker.stop()
             await engine.dispose()
             hasher.close()

@@ -12,7 +12,6 @@ import httpx
 from fastapi import FastAPI
 
 from order_command import api, consumers, idempotency
-from order_command.models import outbox
 from order_command.service import OrderService
 from order_command.settings import OrderCommandSettings
 from shared.app import create_app as create_service_app
@@ -71,15 +70,10 @@ def create_app(
             "rabbitmq": lambda: require_broker(broker),
         }
         relay = OutboxRelay(
-            engine=engine,
-            table=outbox,
-            broker=broker,
+            database_url=settings.orders_database_url.get_secret_value(),
+            amqp_url=settings.rabbitmq_url.get_secret_value(),
             retention=timedelta(seconds=settings.outbox_retention_seconds),
         )
-
-        async def messaging() -> None:
-            await connect_until_up(broker, dead_letter_queues=[consumers.QUEUE_NAME])
-            await relay.run()
 
         async def prune_keys() -> None:
             while True:
@@ -88,7 +82,11 @@ def create_app(
                 await asyncio.sleep(600)
 
         tasks = [
-            asyncio.create_task(messaging(), name="messaging"),
+            asyncio.create_task(
+                connect_until_up(broker, dead_letter_queues=[consumers.QUEUE_NAME]),
+                name="messaging",
+            ),
+            asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(prune_keys(), name="prune-idempotency-keys"),
         ]
         try:

@@ -41,7 +41,7 @@ def outbox_table(metadata: MetaData) -> Table:
         # W3C trace context of the request that wrote the row, so the trace goes on from it.
         Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("published_at", DateTime(timezone=True)),
+        Column("published_at", DateTime(timezone=True)),  # when the broker confirmed it
         Column("attempts", Integer, nullable=False, server_default=text("0")),
         Column("last_error", Text),
         Index("outbox_unpublished", "id", postgresql_where=text("published_at is null")),
