@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import signal
@@ -17,6 +18,9 @@ import pytest
 from deploy.stack import gateway, servers
 from deploy.stack.config import load_env, load_processes
 
+from order_query.consumers import ORDERS_QUEUE, USERS_QUEUE
+from shared.topology import consumer_queue
+from tests.support.rabbit import purge
 from tests.support.servers import Servers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,12 +82,19 @@ def stack_env(servers: Servers) -> dict[str, str]:
     }
 
 
+# Queues the stack consumes that other tests fill without consuming them (the integration
+# tests publish thousands of `user.registered` events to the same broker): emptied before the
+# stack starts, so it does not spend its first minute on another test's backlog.
+STALE_QUEUES = [consumer_queue(name, "").name for name in (ORDERS_QUEUE, USERS_QUEUE)]
+
+
 @pytest.fixture(scope="session")
 def gateway_url(stack_env: dict[str, str]) -> Iterator[str]:
     ports = (GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_PORT)
     busy = [port for port in ports if _port_in_use(port)]
     if busy:
         pytest.fail(f"ports {busy} are taken: is another e2e stack still running?")
+    asyncio.run(purge(stack_env["RABBITMQ_URL"], STALE_QUEUES))
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     log = RUN_DIR / "stack.log"
     url = f"http://127.0.0.1:{GATEWAY_PORT}"

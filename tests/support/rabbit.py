@@ -56,3 +56,19 @@ async def capture(url: str, exchange: str, routing_key: str) -> AsyncIterator[Ca
         yield captured
     finally:
         await connection.close()
+
+
+async def purge(url: str, queues: list[str]) -> None:
+    """Empty the queues of `queues` that exist (a missing one is left missing)."""
+    connection = await aio_pika.connect_robust(url)
+    try:
+        for name in queues:
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                continue
+            await queue.purge()
+            await channel.close()
+    finally:
+        await connection.close()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 DEFAULTS = {
     "POSTGRES_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432",
     "RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/",
-    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "REDIS_URL": "redis://127.0.0.1:6379/15",
 }
 HOW_TO_START = {
     "POSTGRES_URL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",

@@ -171,7 +171,7 @@ def test_the_created_entry_names_the_owner_and_what_was_ordered() -> None:
         "type": "order.created",
         "occurred_at": order["created_at"],
         "event_id": event["event_id"],
-        "actor_id": order["user_id"],
+        "actor": {"kind": "user", "id": order["user_id"]},
         "details": {"status": "PENDING", "total_price": "5.00", "items": order["items"]},
     }
 
@@ -180,34 +180,36 @@ def test_a_status_change_by_a_user_names_the_user() -> None:
     order = an_order()
     admin = str(uuid.uuid4())
     entry = history_entry(status_changed(order, "SHIPPED", by=admin))
-    assert entry["actor_id"] == admin
+    assert entry["actor"] == {"kind": "user", "id": admin}
     assert entry["details"] == {"from_status": "PENDING", "to_status": "SHIPPED"}
     assert (entry["type"], entry["version"]) == ("order.status_changed", 2)
 
 
-def test_a_status_change_by_the_timer_has_no_actor() -> None:
+def test_a_status_change_by_nobody_is_the_timers() -> None:
     order = an_order()
-    assert history_entry(status_changed(order, "PAID", by=None))["actor_id"] is None
+    entry = history_entry(status_changed(order, "PAID", by=None))
+    assert entry["actor"] == {"kind": "system", "id": None}
 
 
 def test_an_update_names_who_updated_and_the_new_items() -> None:
     order = an_order()
     items = [{"name": "cake", "price": "1.00", "quantity": 1}]
     entry = history_entry(updated(order, items, "1.00", by=order["user_id"]))
-    assert entry["actor_id"] == order["user_id"]
+    assert entry["actor"] == {"kind": "user", "id": order["user_id"]}
     assert entry["details"] == {"total_price": "1.00", "items": items}
 
 
-def test_an_update_from_before_updated_by_existed_has_no_actor() -> None:
+def test_an_update_from_before_updated_by_existed_has_an_unknown_actor_not_the_timer() -> None:
     order = an_order()
-    assert history_entry(updated(order, order["items"], "5.00", by=None))["actor_id"] is None
+    assert history_entry(updated(order, order["items"], "5.00", by=None))["actor"] is None
 
 
 def test_a_delete_names_who_deleted() -> None:
     order = an_order()
     admin = str(uuid.uuid4())
     entry = history_entry(deleted(order, by=admin))
-    assert (entry["actor_id"], entry["details"], entry["type"]) == (admin, {}, "order.deleted")
+    assert entry["actor"] == {"kind": "user", "id": admin}
+    assert (entry["details"], entry["type"]) == ({}, "order.deleted")
 
 
 def test_a_snapshot_entry_is_the_state_at_that_version_with_no_event_and_no_actor() -> None:
@@ -217,7 +219,7 @@ def test_a_snapshot_entry_is_the_state_at_that_version_with_no_event_and_no_acto
         "type": "order.snapshot",
         "occurred_at": at(40),
         "event_id": None,
-        "actor_id": None,
+        "actor": None,
         "details": {"status": "SHIPPED", "total_price": "9.99", "is_deleted": False},
     }
 
@@ -321,4 +323,4 @@ def test_the_timers_change_folds_like_any_other() -> None:
     events = [created(order), status_changed(order, "PAID", by=None)]
     state, history = deliver(list(reversed(events)))
     assert state is not None and state["status"] == "PAID"
-    assert history[2]["actor_id"] is None
+    assert history[2]["actor"] == {"kind": "system", "id": None}

@@ -73,5 +73,10 @@ async def save(session: AsyncSession, order: Order, *, was: int) -> None:
 
 async def _publish(session: AsyncSession, order: Order, *, first_version: int) -> None:
     for offset, event in enumerate(order.events):
-        envelope = Envelope.wrap(event, aggregate_id=order.id, version=first_version + offset)
+        envelope = Envelope.wrap(
+            event,
+            aggregate_id=order.id,
+            version=first_version + offset,
+            occurred_at=order.updated_at,
+        )
         await add_to_outbox(session, outbox, envelope)

@@ -7,9 +7,18 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
-from order_query.queries import Filters, OrderQueries
-from order_query.schemas import HistoryEntry, ListParams, OrderList, OrderOut
+from order_query.queries import Filters, OrderQueries, Page
+from order_query.schemas import (
+    HistoryEntry,
+    LegacyOrderList,
+    LegacyOrderOut,
+    ListParams,
+    OrderList,
+    OrderOut,
+)
+from shared.errors import Unprocessable
 from shared.security import CurrentPrincipal, Principal
 
 router = APIRouter(tags=["orders"])
@@ -30,36 +39,54 @@ def _legacy(order: dict[str, Any]) -> dict[str, Any]:
     return {**order, "order_id": order["id"], "products": order["items"]}
 
 
-async def _list(
-    queries: OrderQueries, principal: Principal, params: ListParams, user_id: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    filters = Filters(
+def _filters(params: ListParams) -> Filters:
+    return Filters(
         status=params.status,
         created_from=params.created_from,
         created_to=params.created_to,
         min_total=params.min_total,
         max_total=params.max_total,
     )
+
+
+async def _page(
+    queries: OrderQueries, principal: Principal, params: ListParams, user_id: str | None
+) -> Page:
     return await queries.orders(
-        principal, user_id=user_id, filters=filters, limit=params.limit, cursor=params.cursor
+        principal,
+        user_id=user_id,
+        filters=_filters(params),
+        limit=params.limit,
+        cursor=params.cursor,
     )
 
 
+def _list_response(page: Page) -> Response:
+    """The stored orders joined as they are: no parsing, no re-serialising."""
+    body = b'{"items":[%s],"next_cursor":%s}' % (
+        b",".join(page.orders),
+        json.dumps(page.next_cursor).encode(),
+    )
+    return Response(body, media_type=JSON)
+
+
 @router.get("/orders", response_model=OrderList)
-async def list_orders(principal: CurrentPrincipal, queries: Queries, params: Params) -> Any:
+async def list_orders(principal: CurrentPrincipal, queries: Queries, params: Params) -> Response:
     """Your orders, newest first; an admin sees everybody's, or one user's with `user_id`."""
     user_id = str(params.user_id) if params.user_id else None
-    items, cursor = await _list(queries, principal, params, user_id)
-    return {"items": items, "next_cursor": cursor}
+    return _list_response(await _page(queries, principal, params, user_id))
 
 
 @router.get("/orders/user/{user_id}", response_model=OrderList)
 async def list_user_orders(
     user_id: uuid.UUID, principal: CurrentPrincipal, queries: Queries, params: Params
-) -> Any:
+) -> Response:
     """One user's orders: that user or an admin only."""
-    items, cursor = await _list(queries, principal, params, str(user_id))
-    return {"items": items, "next_cursor": cursor}
+    if params.user_id is not None and params.user_id != user_id:
+        raise Unprocessable(
+            "The query's user_id is not the path's", details={"user_id": str(user_id)}
+        )
+    return _list_response(await _page(queries, principal, params, str(user_id)))
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
@@ -70,17 +97,19 @@ async def get_order(order_id: uuid.UUID, principal: CurrentPrincipal, queries: Q
 
 @router.get("/orders/{order_id}/history", response_model=list[HistoryEntry])
 async def order_history(order_id: uuid.UUID, principal: CurrentPrincipal, queries: Queries) -> Any:
-    """Who did what to the order, and when, in version order."""
+    """Who did what to the order, and when, in version order. A version whose event has not
+    reached this service yet shows as an `order.snapshot` of the order at that version."""
     return await queries.history(principal, str(order_id))
 
 
-@router.get("/api/v1/orders/", tags=["seed004"])
+@router.get("/api/v1/orders/", response_model=LegacyOrderList, tags=["seed004"])
 async def list_orders_v1(principal: CurrentPrincipal, queries: Queries, params: Params) -> Any:
     user_id = str(params.user_id) if params.user_id else None
-    items, cursor = await _list(queries, principal, params, user_id)
-    return {"items": [_legacy(o) for o in items], "next_cursor": cursor}
+    page = await _page(queries, principal, params, user_id)
+    items = [_legacy(json.loads(raw)) for raw in page.orders]
+    return JSONResponse({"items": items, "next_cursor": page.next_cursor})
 
 
-@router.get("/api/v1/orders/{order_id}/", tags=["seed004"])
+@router.get("/api/v1/orders/{order_id}/", response_model=LegacyOrderOut, tags=["seed004"])
 async def get_order_v1(order_id: uuid.UUID, principal: CurrentPrincipal, queries: Queries) -> Any:
-    return _legacy(json.loads(await queries.order(principal, str(order_id))))
+    return JSONResponse(_legacy(json.loads(await queries.order(principal, str(order_id)))))

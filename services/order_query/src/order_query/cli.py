@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 import uvicorn
 
 from order_query import consumers
+from order_query.command_side import CommandSide
 from order_query.main import connect_command_side, connect_redis
 from order_query.projection import Projection
 from order_query.settings import OrderQuerySettings
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "rebuild":
-        return asyncio.run(rebuild(settings))
+        return asyncio.run(rebuild_projection(settings))
     name = consumers.ORDERS_QUEUE if args.queue == "orders" else consumers.USERS_QUEUE
     asyncio.run(dead_letters.replay(settings.rabbitmq_url.get_secret_value(), name, report=_say))
     return 0
@@ -61,28 +63,36 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-async def rebuild(settings: OrderQuerySettings) -> int:
-    """Write every order the command side holds where the projection is older or missing.
-    Each order is one atomic write guarded by its version, so reads and the consumer go on
-    meanwhile, and an event applied during the rebuild is never overwritten by older state."""
-    started = time.monotonic()
+async def rebuild_projection(settings: OrderQuerySettings) -> int:
     redis = connect_redis(settings)
+    try:
+        async with httpx.AsyncClient() as http:
+            source = connect_command_side(settings, http, timeout=30.0)
+            await rebuild(Projection(redis), source, report=_say)
+    finally:
+        await redis.aclose()
+    return 0
+
+
+async def rebuild(
+    projection: Projection, source: CommandSide, *, report: Callable[[str], None]
+) -> tuple[int, int]:
+    """Write every order the command side holds where the projection is older or missing;
+    returns how many were read and how many written. Each order is one atomic write guarded
+    by its version, so reads and the consumer go on meanwhile, and an event applied during
+    the rebuild is never overwritten by older state."""
+    started = time.monotonic()
     seen = written = 0
-    async with httpx.AsyncClient() as http:
-        projection, source = Projection(redis), connect_command_side(settings, http)
-        try:
-            async for page in source.every_order():
-                for order in page:
-                    written += await projection.put(order)
-                seen += len(page)
-                _say(f"  {seen} orders read, {written} written")
-        finally:
-            await redis.aclose()
-    _say(
+    async for page in source.every_order():
+        for order in page:
+            written += await projection.put(order)
+        seen += len(page)
+        report(f"  {seen} orders read, {written} written")
+    report(
         f"done: {seen} orders read from order_command, {written} written to the projection, "
         f"{seen - written} already current, in {time.monotonic() - started:.1f} s"
     )
-    return 0
+    return seen, written
 
 
 if __name__ == "__main__":

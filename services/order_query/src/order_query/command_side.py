@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from shared.errors import DependencyUnavailable
-from shared.service_tokens import ServiceTokens
+from shared.errors import AppError, DependencyUnavailable
+
+# What order_command answers when it is there but cannot serve (its database is down, say):
+# wait and try again. Any other unexpected answer is a fault of ours (a service token it
+# refuses, a path it does not know): retrying will not mend it.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
+
+class TokenSource(Protocol):
+    """Where the service token comes from (`shared.service_tokens.ServiceTokens`)."""
+
+    async def headers(self) -> dict[str, str]: ...
+
+
+class CommandSideRefused(AppError):
+    """order_command answered, but not as it should: a consumer does not wait this out (the
+    message goes to the dead-letter queue after its deliveries), a read answers 502."""
+
+    status_code = 502
+    code = "bad_gateway"
 
 
 class CommandSide:
-    def __init__(self, base_url: str, http: httpx.AsyncClient, tokens: ServiceTokens) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        http: httpx.AsyncClient,
+        tokens: TokenSource,
+        *,
+        timeout: float = 1.5,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.tokens = tokens
+        self.timeout = timeout
 
     async def order(self, order_id: str) -> dict[str, Any] | None:
         """The order as the command side holds it (deleted ones too); None if there is none."""
@@ -41,15 +68,15 @@ class CommandSide:
             after = uuid.UUID(body["next_after"])
 
     async def _get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """One call, the service token included, within `timeout` seconds."""
         try:
-            response = await self.http.get(
-                f"{self.base_url}{path}",
-                headers=await self.tokens.headers(),
-                timeout=2.0,
-                **kwargs,
-            )
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self.timeout):
+                headers = await self.tokens.headers()
+                response = await self.http.get(f"{self.base_url}{path}", headers=headers, **kwargs)
+        except (httpx.HTTPError, TimeoutError) as exc:
             raise DependencyUnavailable("order_command does not answer") from exc
-        if response.status_code not in (200, 404):
+        if response.status_code in UNAVAILABLE_STATUSES:
             raise DependencyUnavailable(f"order_command answered {response.status_code}")
+        if response.status_code not in (200, 404):
+            raise CommandSideRefused(f"order_command answered {response.status_code} to {path}")
         return response

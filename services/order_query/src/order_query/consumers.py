@@ -36,12 +36,18 @@ class Projector:
     async def project(self, event: dict[str, Any]) -> Outcome:
         outcome = await self.projection.apply(event)
         if outcome is Outcome.GAP:
-            fetched = await self.command_side.order(str(event["aggregate_id"]))
+            order_id = event["aggregate_id"]
+            fetched = await self.command_side.order(str(order_id))
             if fetched is None:
-                raise LookupError(f"order {event['aggregate_id']} is unknown to order_command")
+                raise LookupError(f"order {order_id} is unknown to order_command")
             await self.projection.put(fetched)
             self.outcomes.labels("repaired").inc()
             outcome = await self.projection.apply(event)
+            if outcome is Outcome.GAP:  # the command side is behind its own event: never ack
+                raise LookupError(
+                    f"order {order_id} is at v{fetched['version']} on order_command, "
+                    f"older than its event v{event['version']}"
+                )
         self.outcomes.labels(outcome.value).inc()
         return outcome
 

@@ -48,7 +48,8 @@ def fold(order: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def history_entry(event: dict[str, Any]) -> dict[str, Any]:
-    """Who did what, when: the actor is a user id, or None for the status worker's timer."""
+    """Who did what, when. The actor is a user, the status worker's timer (a status change
+    by nobody), or unknown (None: an update from before events named who made it)."""
     payload = event["payload"]
     kind = event["type"]
     actor: str | None
@@ -63,31 +64,39 @@ def history_entry(event: dict[str, Any]) -> dict[str, Any]:
     elif kind == "order.status_changed":
         actor = payload["changed_by"]
         details = {"from_status": payload["from_status"], "to_status": payload["to_status"]}
+        if actor is None:
+            return _entry(event, {"kind": "system", "id": None}, details)
     elif kind == "order.updated":
         actor = payload.get("updated_by")
         details = {"total_price": payload["total_price"], "items": payload["items"]}
     else:
         actor = payload["deleted_by"]
         details = {}
+    return _entry(event, {"kind": "user", "id": actor} if actor else None, details)
+
+
+def _entry(
+    event: dict[str, Any], actor: dict[str, Any] | None, details: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "version": event["version"],
-        "type": kind,
+        "type": event["type"],
         "occurred_at": event["occurred_at"],
         "event_id": event["event_id"],
-        "actor_id": actor,
+        "actor": actor,
         "details": details,
     }
 
 
 def snapshot_entry(order: dict[str, Any]) -> dict[str, Any]:
-    """A history entry for a version whose event never arrived: the state the command side
-    held at that version (written only where the real event's entry is missing)."""
+    """A history entry for a version whose event has not arrived: the state the command side
+    held at that version, by an unknown actor (replaced by the event's entry if it comes)."""
     return {
         "version": order["version"],
         "type": "order.snapshot",
         "occurred_at": order["updated_at"],
         "event_id": None,
-        "actor_id": None,
+        "actor": None,
         "details": {
             "status": order["status"],
             "total_price": order["total_price"],

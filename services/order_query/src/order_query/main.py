@@ -34,14 +34,22 @@ def connect_redis(settings: OrderQuerySettings) -> Redis:
     )
 
 
-def connect_command_side(settings: OrderQuerySettings, http: httpx.AsyncClient) -> CommandSide:
+def connect_command_side(
+    settings: OrderQuerySettings, http: httpx.AsyncClient, *, timeout: float | None = None
+) -> CommandSide:
+    """Each call bounded by `timeout` (DEPENDENCY_TIMEOUT by default: a read waits no longer)."""
     tokens = ServiceTokens(
         settings.auth_token_url,
         settings.order_query_client_id,
         settings.order_query_client_secret.get_secret_value(),
         http,
     )
-    return CommandSide(settings.order_command_url, http, tokens)
+    return CommandSide(
+        settings.order_command_url,
+        http,
+        tokens,
+        timeout=settings.dependency_timeout if timeout is None else timeout,
+    )
 
 
 def create_app(

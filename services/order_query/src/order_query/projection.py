@@ -7,8 +7,9 @@ process wrote the order in between, EXEC fails and the event is judged again.
 
 Keys (prefix `oq:`):
 - `order:{id}`: the order's JSON, exactly as the API answers it
-- `orders` and `user:{user_id}:orders`: sorted sets of live (not deleted) order ids, scored
-  by creation time (epoch seconds)
+- `orders`, `orders:{status}`, `user:{user_id}:orders` and `user:{user_id}:orders:{status}`:
+  sorted sets of live (not deleted) order ids, scored by creation time (epoch seconds), so
+  a list and its status filter read one index
 - `order:{id}:history`: a hash of history entries by version
 - `user:{id}`: a hash of the user's name, email and role (from `user.registered`)
 """
@@ -38,8 +39,18 @@ def history_key(order_id: str) -> str:
     return f"{PREFIX}order:{order_id}:history"
 
 
-def user_orders_key(user_id: str) -> str:
-    return f"{PREFIX}user:{user_id}:orders"
+def index_key(user_id: str | None = None, status: str | None = None) -> str:
+    """The sorted set of one user's live orders (everybody's: None), of one status or all."""
+    key = f"{PREFIX}user:{user_id}:orders" if user_id else ALL
+    return f"{key}:{status}" if status else key
+
+
+def indexes(order: dict[str, Any]) -> set[str]:
+    """Every index the order is in: none once it is deleted."""
+    if order["is_deleted"]:
+        return set()
+    user_id, status = str(order["user_id"]), order["status"]
+    return {index_key(), index_key(None, status), index_key(user_id), index_key(user_id, status)}
 
 
 def user_key(user_id: str) -> str:
@@ -81,7 +92,7 @@ class Projection:
                         await pipe.execute()
                         return Outcome.IGNORED
                     order = fold(current, event)
-                    self._write(pipe, order)
+                    self._write(pipe, order, current)
                     pipe.hset(history_key(order_id), str(event["version"]), entry)
                     await pipe.execute()
                     return Outcome.APPLIED
@@ -97,10 +108,11 @@ class Projection:
                 try:
                     await pipe.watch(key)
                     raw = await pipe.get(key)
-                    if raw and json.loads(raw)["version"] >= order["version"]:
+                    current = json.loads(raw) if raw else None
+                    if current and current["version"] >= order["version"]:
                         return False
                     pipe.multi()  # type: ignore[no-untyped-call]
-                    self._write(pipe, order)
+                    self._write(pipe, order, current)
                     pipe.hsetnx(
                         history_key(str(order["id"])),
                         str(order["version"]),
@@ -112,15 +124,16 @@ class Projection:
                     continue
 
     @staticmethod
-    def _write(pipe: Pipeline, order: dict[str, Any]) -> None:
-        order_id, user_id = str(order["id"]), str(order["user_id"])
+    def _write(pipe: Pipeline, order: dict[str, Any], previous: dict[str, Any] | None) -> None:
+        """The order and its indexes. What `previous` was in is known from its own state,
+        which was written in the same transaction as its indexes."""
+        order_id = str(order["id"])
         pipe.set(order_key(order_id), json.dumps(order, separators=(",", ":")))
-        if order["is_deleted"]:
-            pipe.zrem(ALL, order_id)
-            pipe.zrem(user_orders_key(user_id), order_id)
-        else:
-            pipe.zadd(ALL, {order_id: score(order)})
-            pipe.zadd(user_orders_key(user_id), {order_id: score(order)})
+        was, now = indexes(previous) if previous else set(), indexes(order)
+        for key in sorted(was - now):
+            pipe.zrem(key, order_id)
+        for key in sorted(now - was):
+            pipe.zadd(key, {order_id: score(order)})
 
     async def get(self, order_id: str) -> bytes | None:
         return cast("bytes | None", await self.redis.get(order_key(order_id)))

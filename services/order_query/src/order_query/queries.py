@@ -5,36 +5,55 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from order_query.command_side import CommandSide
-from order_query.projection import ALL, Projection, user_orders_key
+from order_query.projection import Projection, index_key
 from shared.errors import AppError, NotFound
 from shared.events import OrderStatus
 from shared.security import Principal
 
 SCAN_CHUNK = 200
-SCAN_MOST = 5_000  # ids looked at per request at most: a page may come back short
+SCAN_MOST = 5_000  # ids looked at per request at most when filtering on the total
+
+Scored = tuple[str, float]  # an order id and its index score (creation time)
 
 
 @dataclass(frozen=True)
 class Filters:
+    """The status and the creation range are read from the indexes; the total is checked on
+    the orders themselves."""
+
     status: OrderStatus | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     min_total: Decimal | None = None
     max_total: Decimal | None = None
 
-    def keeps(self, order: dict[str, Any]) -> bool:
-        if self.status is not None and order["status"] != self.status.value:
-            return False
-        total = Decimal(order["total_price"])
+    @property
+    def on_total(self) -> bool:
+        return self.min_total is not None or self.max_total is not None
+
+    def keeps(self, raw: bytes) -> bool:
+        if not self.on_total:
+            return True
+        total = Decimal(json.loads(raw)["total_price"])
         if self.min_total is not None and total < self.min_total:
             return False
         return self.max_total is None or total <= self.max_total
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ended: the last order looked at, by its place in the index."""
+
+    score: float
+    order_id: str
 
 
 class BadCursor(AppError):
@@ -42,16 +61,26 @@ class BadCursor(AppError):
     code = "bad_cursor"
 
 
-def encode_cursor(score: float, order_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([score, order_id]).encode()).decode()
+def encode_cursor(cursor: Cursor) -> str:
+    raw = json.dumps([cursor.score, cursor.order_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
+def decode_cursor(cursor: str) -> Cursor:
     try:
         score, order_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return float(score), str(order_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
+        decoded = Cursor(float(score), str(uuid.UUID(order_id)))
+    except (ValueError, TypeError, AttributeError, binascii.Error) as exc:
         raise BadCursor("The cursor is not one this API gave out") from exc
+    if not math.isfinite(decoded.score):
+        raise BadCursor("The cursor is not one this API gave out")
+    return decoded
+
+
+@dataclass(frozen=True)
+class Page:
+    orders: list[bytes]  # each order's JSON as stored, which is the API's form
+    next_cursor: str | None  # None: there is nothing after this page
 
 
 @dataclass
@@ -77,14 +106,16 @@ class OrderQueries:
     async def history(self, principal: Principal, order_id: str) -> list[dict[str, Any]]:
         await self.order(principal, order_id)  # the same 404s as the order itself
         entries = await self.projection.history(order_id)
-        names = await self.projection.usernames({e["actor_id"] for e in entries if e["actor_id"]})
+        users = {e["actor"]["id"] for e in entries if e["actor"] and e["actor"]["id"]}
+        names = await self.projection.usernames(users)
         for entry in entries:
-            actor = entry.pop("actor_id")
-            entry["actor"] = (
-                {"kind": "user", "id": actor, "username": names.get(actor)}
-                if actor
-                else {"kind": "system", "id": None, "username": "status_worker"}
-            )
+            actor = entry["actor"]
+            if actor is None:
+                continue
+            if actor["kind"] == "system":
+                actor["username"] = "status_worker"
+            else:
+                actor["username"] = names.get(actor["id"])
         return entries
 
     async def orders(
@@ -95,51 +126,68 @@ class OrderQueries:
         filters: Filters,
         limit: int,
         cursor: str | None,
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    ) -> Page:
         """A page of orders, newest first. A user sees their own; an admin may name a user,
         or sees everybody's."""
         if user_id is not None and not _may_see(principal, user_id):
             raise NotFound("No such user")  # another user's list does not exist for you
         if user_id is None and not principal.is_admin:
             user_id = str(principal.user_id)
-        key = user_orders_key(user_id) if user_id else ALL
-        return await self._page(key, filters, limit, cursor)
+        status = filters.status.value if filters.status else None
+        after = decode_cursor(cursor) if cursor else None
+        return await self._page(index_key(user_id, status), filters, limit, after)
 
-    async def _page(
-        self, key: str, filters: Filters, limit: int, cursor: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        high: float | str = filters.created_to.timestamp() if filters.created_to else "+inf"
-        low: float | str = filters.created_from.timestamp() if filters.created_from else "-inf"
-        after: tuple[float, str] | None = decode_cursor(cursor) if cursor else None
-        if after is not None:
-            high = after[0] if high == "+inf" else min(float(high), after[0])
-        page: list[dict[str, Any]] = []
-        offset, looked_at = 0, 0
-        last: tuple[float, str] | None = after
+    async def _page(self, key: str, filters: Filters, limit: int, after: Cursor | None) -> Page:
+        """Walk the index down from `after` (keyset: an order created or deleted meanwhile
+        never shifts what comes next), keeping what the filters keep."""
+        low = filters.created_from.timestamp() if filters.created_from else -math.inf
+        high = filters.created_to.timestamp() if filters.created_to else math.inf
+        if after is not None and after.score > high:
+            after = None  # a cursor above the range: start at its top
+        if after is not None and after.score < low:
+            return Page([], None)
+        page: list[bytes] = []
+        last, looked_at = after, 0
+        while True:
+            # Without a filter on the total, one more than the page needs says if more follow.
+            count = SCAN_CHUNK if filters.on_total else limit - len(page) + 1
+            chunk = await self._ids_after(key, last, low, high, count)
+            raws = await self.projection.get_many([order_id for order_id, _ in chunk])
+            for (order_id, score), raw in zip(chunk, raws, strict=True):
+                if len(page) == limit:
+                    return Page(page, encode_cursor(last) if last else None)
+                last, looked_at = Cursor(score, order_id), looked_at + 1
+                if raw is not None and filters.keeps(raw):
+                    page.append(raw)
+            if len(chunk) < count:
+                return Page(page, None)
+            if looked_at >= SCAN_MOST and last is not None:
+                return Page(page, encode_cursor(last))
+
+    async def _ids_after(
+        self, key: str, after: Cursor | None, low: float, high: float, count: int
+    ) -> list[Scored]:
+        """Up to `count` ids of the index, newest first, from `high` down to `low`, after
+        `after`. Ids that share a score are ordered by id, downwards, as Redis orders them."""
         redis = self.projection.redis
-        while len(page) < limit and looked_at < SCAN_MOST:
-            chunk: list[tuple[bytes, float]] = await redis.zrevrangebyscore(  # type: ignore[assignment]
-                key, high, low, start=offset, num=SCAN_CHUNK, withscores=True
+        if after is None:
+            found = await redis.zrevrangebyscore(
+                key, high, low, start=0, num=count, withscores=True
             )
-            if not chunk:
-                return page, None
-            offset += len(chunk)
-            ids = [(member.decode(), member_score) for member, member_score in chunk]
-            # Ties on the cursor's score: skip the ids already served (same score, id >=).
-            if after is not None:
-                ids = [(i, s) for i, s in ids if not (s == after[0] and i >= after[1])]
-            looked_at += len(chunk)
-            raws = await self.projection.get_many([i for i, _ in ids])
-            for (order_id, order_score), raw in zip(ids, raws, strict=True):
-                last = (order_score, order_id)
-                if raw is None:
-                    continue
-                order = json.loads(raw)
-                if filters.keeps(order) and not order["is_deleted"]:
-                    page.append(order)
-                    if len(page) == limit:
-                        break
-        return page, encode_cursor(*last) if last is not None else None
+            return _scored(found)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrevrangebyscore(key, after.score, after.score, withscores=True)
+            pipe.zrevrangebyscore(
+                key, f"({after.score!r}", low, start=0, num=count, withscores=True
+            )
+            ties, below = await pipe.execute()
+        rest = [(i, s) for i, s in _scored(ties) if i < after.order_id]
+        return (rest + _scored(below))[:count]
+
+
+def _scored(found: Any) -> list[Scored]:
+    """What ZREVRANGEBYSCORE ... WITHSCORES answers: (member bytes, score) pairs."""
+    return [(member.decode(), score) for member, score in found]
 
 
 def _may_see(principal: Principal, owner: str) -> bool:

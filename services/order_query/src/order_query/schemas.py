@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-from shared.events import OrderItem, OrderStatus
-
-
-def _status(value: Any) -> Any:
-    if isinstance(value, str):
-        value = value.strip().upper()
-        return "CANCELED" if value == "CANCELLED" else value
-    return value
-
-
-Status = Annotated[OrderStatus, BeforeValidator(_status)]
+from shared.events import OrderItem, OrderStatus, StatusInput
 
 
 class OrderOut(BaseModel):
@@ -36,21 +32,35 @@ class OrderOut(BaseModel):
 
 class OrderList(BaseModel):
     items: list[OrderOut]
-    next_cursor: str | None = Field(description="Pass it as `cursor` for the next page")
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page; null: there is no next page"
+    )
+
+
+class LegacyOrderOut(OrderOut):
+    """seed004's clients read `order_id` and `products`."""
+
+    order_id: uuid.UUID
+    products: list[OrderItem]
+
+
+class LegacyOrderList(BaseModel):
+    items: list[LegacyOrderOut]
+    next_cursor: str | None
 
 
 class Actor(BaseModel):
-    kind: str = Field(examples=["user", "system"])
+    kind: Literal["user", "system"] = Field(description="system: the status worker's timer")
     id: uuid.UUID | None
-    username: str | None
+    username: str | None = Field(description="From `user.registered`; null if never heard of")
 
 
 class HistoryEntry(BaseModel):
     version: int
-    type: str
+    type: str = Field(examples=["order.created", "order.status_changed", "order.snapshot"])
     occurred_at: datetime
     event_id: uuid.UUID | None
-    actor: Actor
+    actor: Actor | None = Field(description="null: unknown (a snapshot, or an old update)")
     details: dict[str, Any]
 
 
@@ -59,7 +69,7 @@ class ListParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Status | None = None
+    status: StatusInput | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     min_total: Decimal | None = Field(default=None, ge=0)
@@ -67,6 +77,14 @@ class ListParams(BaseModel):
     user_id: uuid.UUID | None = Field(default=None, description="Admins only")
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = Field(default=None, max_length=512)
+
+    @field_validator("created_from", "created_to")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is taken as UTC, the zone every time here is in."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
     @model_validator(mode="after")
     def _ranges(self) -> ListParams:

@@ -147,13 +147,23 @@ class Envelope(BaseModel, Generic[P]):
     payload: P
 
     @classmethod
-    def wrap(cls, payload: P, *, aggregate_id: uuid.UUID, version: int) -> Envelope[P]:
+    def wrap(
+        cls,
+        payload: P,
+        *,
+        aggregate_id: uuid.UUID,
+        version: int,
+        occurred_at: datetime | None = None,
+    ) -> Envelope[P]:
+        """`occurred_at` is when the change happened (now by default): an order's event
+        carries the order's own `updated_at`, so a projection of the events holds exactly
+        what the command side holds."""
         # Parametrized by the payload's own class, so it serializes every field of it.
         model = cast("type[Envelope[P]]", Envelope[type(payload)])  # type: ignore[misc]
         return model(
             event_id=uuid.uuid4(),
             type=payload.ROUTING_KEY,
-            occurred_at=datetime.now(UTC),
+            occurred_at=occurred_at or datetime.now(UTC),
             aggregate_id=aggregate_id,
             version=version,
             payload=payload,

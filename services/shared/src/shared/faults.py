@@ -11,6 +11,8 @@ from typing import ParamSpec, TypeVar
 from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
+from shared.errors import DependencyUnavailable
+
 log = logging.getLogger(__name__)
 
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -32,9 +34,10 @@ _UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
 
 
 def is_unavailable(exc: BaseException | None) -> bool:
-    """True if `exc`, or anything in its chain of causes, is a dependency fault."""
+    """True if `exc`, or anything in its chain of causes, is a dependency fault (a
+    `DependencyUnavailable` says so itself: another service did not answer)."""
     while exc is not None:
-        if isinstance(exc, UNAVAILABLE_ERRORS):
+        if isinstance(exc, (*UNAVAILABLE_ERRORS, DependencyUnavailable)):
             return True
         if str(getattr(exc, "sqlstate", "") or "").startswith(_UNAVAILABLE_SQLSTATES):
             return True

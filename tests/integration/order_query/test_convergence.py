@@ -1,0 +1,253 @@
+"""The projection converges to exactly what order_command holds: from a real event stream
+delivered shuffled and with duplicates, by one consumer or two at once, and from nothing
+after its Redis is lost, by the rebuild, while the service keeps answering."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from order_query.cli import rebuild
+from order_query.projection import Projection
+from shared.events import OrderStatus, Role
+from tests.integration.order_query.conftest import (
+    ORDERS,
+    ORDERS_DLQ,
+    Link,
+    Query,
+    Rabbit,
+    StartQuery,
+    create,
+    every_order_held,
+    held,
+    projected,
+    publish_to_queue,
+    until_projected,
+    waiting_in,
+)
+from tests.support.rabbit import capture
+from tests.support.servers import Servers
+from tests.support.tokens import Caller
+from tests.support.waiting import eventually
+
+USERS = [Caller() for _ in range(3)]
+ADMIN = Caller(Role.ADMIN)
+
+
+async def make_history(command: httpx.AsyncClient, command_app: FastAPI) -> list[str]:
+    """Orders of three users, each taken along a different path: items replaced, statuses
+    changed by the owner, by an admin and by the timer, some deleted. Their ids."""
+    rng = random.Random(5)
+    made: list[str] = []
+    for n in range(24):
+        owner = USERS[n % 3]
+        order = await create(command, owner, f"{n + 1}.25", "0.50")
+        path = f"/orders/{order['id']}"
+        if n % 4 == 0:
+            items = [{"name": "soup", "price": f"{n}.10", "quantity": 2}]
+            await command.put(path, json={"items": items}, headers=owner.headers)
+        if n % 3 != 2:
+            by = rng.choice([owner, ADMIN])
+            await command.patch(f"{path}/status", json={"status": "PAID"}, headers=by.headers)
+            if n % 2:
+                await command_app.state.orders.advance(uuid.UUID(order["id"]), OrderStatus.PAID)
+        if n % 5 == 1:
+            await command.patch(
+                f"{path}/status", json={"status": "CANCELED"}, headers=owner.headers
+            )
+        if n % 6 == 3:
+            await command.delete(path, headers=owner.headers)
+        made.append(order["id"])
+    return made
+
+
+@pytest.fixture(scope="module")
+async def stream(
+    servers: Servers,
+    command: httpx.AsyncClient,
+    command_app: FastAPI,
+    rabbit: Rabbit,
+) -> AsyncIterator[tuple[list[str], list[bytes]]]:
+    """A real event stream, as order_command's relay published it (order ids, event bodies).
+    The copies that reached order_query's queue meanwhile (no order_query runs yet) are
+    purged, so each test delivers the stream its own way."""
+    async with capture(servers.rabbitmq, "orders.events", "order.#") as captured:
+        ids = await make_history(command, command_app)
+        final = {order_id: (await held(command, order_id))["version"] for order_id in ids}
+
+        async def published() -> dict[str, set[int]]:
+            versions: dict[str, set[int]] = defaultdict(set)
+            for event in captured.bodies():
+                versions[event["aggregate_id"]].add(event["version"])
+            return versions
+
+        await eventually(
+            published,
+            until=lambda found: all(found[i] == set(range(1, v + 1)) for i, v in final.items()),
+            what="every event published",
+        )
+        bodies = [m.body for m in captured.messages if json.loads(m.body)["aggregate_id"] in final]
+    await (await rabbit.channel.declare_queue(ORDERS.name, passive=True)).purge()
+    yield ids, bodies
+
+
+def shuffled_with_duplicates(bodies: list[bytes], seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    delivered = bodies + rng.choices(bodies, k=len(bodies))
+    rng.shuffle(delivered)
+    return delivered
+
+
+async def lose_projection(redis: Redis) -> None:
+    """Redis lost its data (the tests' own database)."""
+    await redis.flushdb()
+
+
+async def assert_converged(
+    redis: Redis, command: httpx.AsyncClient, ids: list[str], bodies: list[bytes]
+) -> None:
+    """Every order exactly as order_command holds it, with every event in its history."""
+    for order_id in ids:
+        expected = await held(command, order_id)
+        await eventually(
+            lambda order_id=order_id: projected(redis, order_id),  # type: ignore[misc]
+            until=lambda found, expected=expected: found == expected,  # type: ignore[misc]
+            timeout=30,
+            what=f"order {order_id} as order_command holds it",
+        )
+    events = [json.loads(body) for body in bodies]
+    by_order: dict[str, dict[int, str]] = defaultdict(dict)
+    for event in events:
+        by_order[event["aggregate_id"]][event["version"]] = event["event_id"]
+
+    async def histories() -> dict[str, dict[int, str]]:
+        found = {}
+        for order_id in ids:
+            entries = await Projection(redis).history(order_id)
+            found[order_id] = {e["version"]: e["event_id"] for e in entries}
+        return found
+
+    await eventually(histories, until=lambda found: found == by_order, timeout=30)
+
+
+async def assert_lists_match(query: Query, command: httpx.AsyncClient, ids: list[str]) -> None:
+    for user in USERS:
+        live = [o for o in [await held(command, i) for i in ids] if o["user_id"] == str(user.id)]
+        live = [o for o in live if not o["is_deleted"]]
+        page = (await query.get("/orders", ADMIN, user_id=str(user.id), limit=500)).json()
+        newest_first = sorted(live, key=lambda o: datetime.fromisoformat(o["created_at"]))[::-1]
+        assert page["items"] == newest_first
+
+
+async def outcomes(query: Query) -> dict[str, float]:
+    """The app's `projection_events_total` by outcome."""
+    text = (await query.http.get("/metrics")).text
+    counts: dict[str, float] = defaultdict(float)
+    for line in text.splitlines():
+        if line.startswith("projection_events_total{"):
+            label, value = line.split("} ")
+            counts[label.split('"')[1]] += float(value)
+    return counts
+
+
+async def test_a_shuffled_stream_with_duplicates_converges_to_what_order_command_holds(
+    stream: tuple[list[str], list[bytes]],
+    start_query: StartQuery,
+    command: httpx.AsyncClient,
+    redis: Redis,
+    rabbit: Rabbit,
+) -> None:
+    ids, bodies = stream
+    await lose_projection(redis)
+    dead_before = await waiting_in(rabbit, ORDERS_DLQ)
+    for body in shuffled_with_duplicates(bodies, seed=1):
+        await publish_to_queue(rabbit, body)
+
+    async with start_query() as query:
+        await assert_converged(redis, command, ids, bodies)
+        await assert_lists_match(query, command, ids)
+        counted = await outcomes(query)
+        assert counted["applied"] > 0 and counted["ignored"] > 0
+    assert await waiting_in(rabbit, ORDERS_DLQ) == dead_before
+
+
+async def test_two_consumers_at_once_converge_to_what_order_command_holds(
+    stream: tuple[list[str], list[bytes]],
+    start_query: StartQuery,
+    command: httpx.AsyncClient,
+    redis: Redis,
+    rabbit: Rabbit,
+) -> None:
+    ids, bodies = stream
+    await lose_projection(redis)
+    dead_before = await waiting_in(rabbit, ORDERS_DLQ)
+
+    async with start_query() as first, start_query() as second:
+        # Each delivery twice or more, so both consumers meet the same versions at once.
+        for body in shuffled_with_duplicates(bodies + bodies, seed=2):
+            await publish_to_queue(rabbit, body)
+        await assert_converged(redis, command, ids, bodies)
+        await assert_lists_match(first, command, ids)
+        for query in (first, second):
+            assert sum((await outcomes(query)).values()) > 0, "both consumers took events"
+    assert await waiting_in(rabbit, ORDERS_DLQ) == dead_before
+
+
+async def test_after_redis_loses_everything_rebuild_restores_every_order_while_reads_go_on(
+    stream: tuple[list[str], list[bytes]],
+    start_query: StartQuery,
+    link: Link,
+    command: httpx.AsyncClient,
+    redis: Redis,
+) -> None:
+    ids, _ = stream
+    owner = Caller()
+    changing = [await create(command, owner) for _ in range(5)]
+    async with start_query(link=link) as query:
+        await lose_projection(redis)
+        known = [await held(command, i) for i in ids]
+        readable = [o for o in known if not o["is_deleted"]]
+        answers: list[int] = []
+        report: list[str] = []
+        done = asyncio.Event()
+
+        async def read_meanwhile() -> None:
+            while not done.is_set():
+                for order in readable:
+                    by = Caller(Role.ADMIN)
+                    answers.append((await query.get(f"/orders/{order['id']}", by)).status_code)
+                answers.append((await query.get("/orders", ADMIN)).status_code)
+
+        async def change_meanwhile() -> None:
+            for order in changing:
+                await command.patch(
+                    f"/orders/{order['id']}/status", json={"status": "PAID"}, headers=owner.headers
+                )
+
+        async def rebuild_then_stop() -> tuple[int, int]:
+            try:
+                return await rebuild(Projection(redis), link.command_side, report=report.append)
+            finally:
+                done.set()
+
+        _, _, (seen, written) = await asyncio.gather(
+            read_meanwhile(), change_meanwhile(), rebuild_then_stop()
+        )
+
+        every = await every_order_held(command)
+        assert seen == len(every)
+        assert written <= seen
+        assert report[-1].startswith(f"done: {seen} orders read from order_command")
+        assert set(answers) == {200}, "every read answered while the rebuild ran"
+        for order in every:  # the changes made meanwhile may still be on their way
+            await until_projected(redis, await held(command, order["id"]))
