@@ -36,7 +36,7 @@ GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_POR
 )
 BARE_PORT, CEILING_GATEWAY_PORT = 18305, 18306
 VHOST = "orders-bench"
-REDIS_DB = 15
+REDIS_DB = 14  # the tests use 15
 RUN_DIR = processes.RUN_DIR / "platform"
 PASSWORD = "bench-platform-password-1"  # noqa: S105 (the benchmark's own user)
 
