@@ -20,6 +20,8 @@ from shared.errors import AppError, error_body
 from shared.faults import UNAVAILABLE_ERRORS, is_unavailable
 from shared.metrics import HttpMetrics, MetricsMiddleware
 from shared.requests import RequestIdMiddleware
+from shared.telemetry import spans_recorded
+from shared.trace_context import TraceContextMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,10 @@ def create_app(
     app.include_router(_probes(registry))
     for router in routers:
         app.include_router(router)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="/healthz,/readyz,/metrics")
+    if spans_recorded():
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="/healthz,/readyz,/metrics")
+    else:
+        app.add_middleware(TraceContextMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestIdMiddleware)
     return app

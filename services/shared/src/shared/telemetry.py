@@ -47,6 +47,12 @@ def setup_telemetry(service: str) -> TracerProvider:
     return provider
 
 
+def spans_recorded() -> bool:
+    """Whether the installed tracer provider records spans (it does when it exports them)."""
+    provider = trace.get_tracer_provider()
+    return isinstance(provider, TracerProvider) and provider.sampler is not ALWAYS_OFF
+
+
 def _exporters() -> list[SpanExporter]:
     names = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     if not names:
