@@ -60,11 +60,12 @@ async def add_to_outbox(session: AsyncSession, table: Table, envelope: Envelope[
     propagate.inject(headers)
     payload: Message = envelope.payload
     await session.execute(
-        insert(table).values(
-            event_id=envelope.event_id,
-            exchange=payload.EXCHANGE,
-            routing_key=payload.ROUTING_KEY,
-            body=envelope.model_dump(mode="json"),
-            headers=headers,
-        )
+        insert(table),  # values apart: the statement's compiled form is cached
+        {
+            "event_id": envelope.event_id,
+            "exchange": payload.EXCHANGE,
+            "routing_key": payload.ROUTING_KEY,
+            "body": envelope.model_dump(mode="json"),
+            "headers": headers,
+        },
     )
