@@ -20,7 +20,7 @@ from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import argon2_params, creates, lag, logins, token_verify
+from bench import argon2_params, creates, lag, logins, reads, token_verify
 from bench.machine import (
     machine,
     machine_busy_seconds,
@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "tokens": lambda args: token_verify.run(quick=args.quick),
     "creates": lambda args: creates.run(quick=args.quick, client=args.client),
     "lag": lambda args: lag.run(quick=args.quick),
+    "reads": lambda args: reads.run(quick=args.quick, client=args.client),
 }
 
 
@@ -55,7 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--client",
         choices=["auto", "wrk", "httpx"],
         default="auto",
-        help="the HTTP load generator for `logins` and `creates` "
+        help="the HTTP load generator for `logins`, `creates` and `reads` "
         "(auto: wrk when installed, else httpx)",
     )
     parser.add_argument(
