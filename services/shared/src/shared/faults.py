@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from asyncpg import exceptions as pg_exc
 from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
@@ -17,6 +18,12 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
+    # Postgres answering that it cannot serve now (they reach us wrapped in a DBAPIError):
+    pg_exc.PostgresConnectionError,  # class 08
+    pg_exc.InsufficientResourcesError,  # class 53: too many connections, out of memory or disk
+    pg_exc.CannotConnectNowError,  # starting up
+    pg_exc.AdminShutdownError,
+    pg_exc.CrashShutdownError,
     redis_exc.ConnectionError,
     redis_exc.TimeoutError,
     redis_exc.BusyLoadingError,
