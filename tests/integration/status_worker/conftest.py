@@ -71,6 +71,21 @@ async def until_worker_consumes(amqp_url: str, *, by: int = 1) -> None:
         await until_consumed(amqp_url, queue, by=by)
 
 
+@pytest.fixture(scope="package", autouse=True)
+async def no_earlier_timers(servers: Servers) -> None:
+    """Drop what earlier tests left in the worker's queues: order_command's tests publish
+    hundreds of order events while no worker consumes them, and a worker that started on
+    that backlog would run hundreds of other orders' chains beside these tests."""
+    connection = await aio_pika.connect(servers.rabbitmq)
+    try:
+        for queue in (TOPOLOGY.events, TOPOLOGY.wait, TOPOLOGY.due, TOPOLOGY.results):
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.ChannelNotFoundEntity):
+                await (await channel.get_queue(queue.name, ensure=True)).purge()
+    finally:
+        await connection.close()
+
+
 # --- the worker -------------------------------------------------------------------------
 
 
