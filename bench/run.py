@@ -1,4 +1,4 @@
-"""The auth service's benchmarks: `make bench`, or `uv run --frozen python bench/run.py`.
+"""The benchmarks: `make bench`, or `uv run --frozen python bench/run.py`.
 
     python bench/run.py                 # every benchmark, full length: rewrites bench/RESULTS.md
     python bench/run.py --quick         # short runs: bench/out/RESULTS-quick.md, not RESULTS.md
@@ -20,7 +20,7 @@ from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import argon2_params, logins, token_verify
+from bench import argon2_params, logins, timers, token_verify
 from bench.machine import (
     machine,
     machine_busy_seconds,
@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "argon2": lambda args: argon2_params.run(quick=args.quick),
     "logins": lambda args: logins.run(quick=args.quick, client=args.client),
     "tokens": lambda args: token_verify.run(quick=args.quick),
+    "timers": lambda args: timers.run(quick=args.quick),
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -47,10 +48,18 @@ def find_server() -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """A port nothing listens on, below the kernel's range for outgoing connections (32768
+    and up here), so that none takes it between now and when a server (re)binds it."""
+    for _ in range(100):
+        port = random.randrange(21_000, 32_000)
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 21000 and 32000")
 
 
 class RabbitNode:
@@ -132,6 +141,38 @@ class RabbitNode:
             os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
         return time.monotonic() - began
+
+    async def ctl(self, *args: str) -> str:
+        """`rabbitmqctl -n <this node> ARGS`: its output (raises if it fails)."""
+        ctl = self.server.with_name("rabbitmqctl")
+        process = await asyncio.create_subprocess_exec(
+            str(ctl),
+            "-n",
+            self.name,
+            *args,
+            env=self._env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {err.decode(errors='replace')}")
+        return out.decode()
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the node's processes (the Erlang VM and its helpers)."""
+        if self.process is None:
+            return 0
+        total = 0
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = status.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended while we looked
+            if int(fields[2]) == self.process.pid:  # its process group: the node's session
+                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss, in pages
+        return total
 
     async def _listening(self) -> bool:
         try:

@@ -209,27 +209,41 @@ class Orders:
         async with httpx.AsyncClient(transport=transport, base_url="http://orders") as client:
             yield cls(client, Caller())
 
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """As a client does: a 503 (Postgres is shared, and may run out of connections while
+        other work runs) is tried again, for a while."""
+        return await eventually(
+            lambda: self.client.request(method, url, **kwargs),
+            until=lambda response: response.status_code != 503,
+            timeout=30,
+            interval=0.5,
+            what=f"{method} {url} answered without a 503",
+        )
+
     async def create(self) -> str:
         body = {"items": [{"name": "tea", "price": "2.50", "quantity": 2}]}
-        response = await self.client.post("/orders", json=body, headers=self.owner.headers)
+        response = await self._send("POST", "/orders", json=body, headers=self.owner.headers)
         assert response.status_code == 201, response.text
         order_id: str = response.json()["id"]
         return order_id
 
     async def change_status(self, order_id: str, status: OrderStatus) -> dict[str, Any]:
-        response = await self.client.patch(
-            f"/orders/{order_id}/status", json={"status": status.value}, headers=self.owner.headers
+        response = await self._send(
+            "PATCH",
+            f"/orders/{order_id}/status",
+            json={"status": status.value},
+            headers=self.owner.headers,
         )
         assert response.status_code == 200, response.text
         order: dict[str, Any] = response.json()
         return order
 
     async def delete(self, order_id: str) -> None:
-        response = await self.client.delete(f"/orders/{order_id}", headers=self.owner.headers)
+        response = await self._send("DELETE", f"/orders/{order_id}", headers=self.owner.headers)
         assert response.status_code == 200, response.text
 
     async def read(self, order_id: str) -> dict[str, Any]:
-        response = await self.client.get(f"/internal/orders/{order_id}", headers=SERVICE.headers)
+        response = await self._send("GET", f"/internal/orders/{order_id}", headers=SERVICE.headers)
         assert response.status_code == 200, response.text
         order: dict[str, Any] = response.json()
         return order
