@@ -15,7 +15,10 @@ from tests.integration.status_worker.conftest import (
     Orders,
     Worker,
     late_by,
+    running_worker,
     steps,
+    until_worker_consumes,
+    worker_settings,
 )
 from tests.support.rabbit import Captured, capture
 from tests.support.servers import Servers
@@ -141,3 +144,35 @@ async def test_the_asyncapi_document_names_every_queue_and_the_command(worker: W
         "orders.commands",
     ):
         assert queue in document, queue
+
+
+async def test_two_workers_share_the_timers_and_every_step_happens_once(
+    orders: Orders, servers: Servers
+) -> None:
+    url, count = servers.rabbitmq, 20
+    async with (
+        running_worker(worker_settings(url)) as one,
+        running_worker(worker_settings(url)) as two,
+    ):
+        await until_worker_consumes(url, by=2)
+        order_ids = [await orders.create() for _ in range(count)]
+        for order_id in order_ids:
+            await orders.until(order_id, OrderStatus.CANCELED, 4, timeout=INTERVAL * 15)
+
+        def summed(figures: list[dict[str, float]]) -> dict[str, float]:
+            return {name: sum(f.get(name, 0) for f in figures) for name in figures[0]}
+
+        async def both() -> list[dict[str, float]]:
+            return [await one.metrics(), await two.metrics()]
+
+        steps_taken = 3 * count
+        figures = await eventually(
+            both,
+            until=lambda f: summed(f)["timers_applied_total"] >= steps_taken,
+            what="every step's answer counted",
+        )
+    total = summed(figures)
+    assert total["timers_scheduled_total"] == steps_taken  # none for CANCELED
+    assert total["timers_fired_total"] == steps_taken
+    assert (total["timers_applied_total"], total["timers_stale_total"]) == (steps_taken, 0)
+    assert all(f["timers_fired_total"] > 0 for f in figures), "both should have taken part"
