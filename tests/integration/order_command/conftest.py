@@ -1,5 +1,5 @@
 """order_command against real Postgres and RabbitMQ, driven in-process over ASGI, with
-access tokens from a test key."""
+access tokens from a test key (the app itself is tests/integration/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from order_command.cli import MIGRATIONS
-from order_command.main import create_app
-from order_command.settings import OrderCommandSettings
 from shared.db import asyncpg_dsn
 from shared.events import Role
-from tests.support.databases import fresh_database
-from tests.support.servers import Servers
-from tests.support.tokens import TEST_KEYS, Caller
-
-
-@pytest.fixture(scope="session")
-def orders_db_url(servers: Servers) -> str:
-    return fresh_database(servers.database("orders_it"), MIGRATIONS)
-
-
-def make_settings(servers: Servers, database_url: str, **overrides: Any) -> OrderCommandSettings:
-    values = {"rabbitmq_url": servers.rabbitmq, **overrides}
-    return OrderCommandSettings(environment="test", orders_database_url=database_url, **values)
-
-
-@pytest.fixture(scope="session")
-async def command_app(servers: Servers, orders_db_url: str) -> AsyncIterator[FastAPI]:
-    app = create_app(make_settings(servers, orders_db_url), keys=TEST_KEYS)
-    async with LifespanManager(app):
-        yield app
+from tests.integration.conftest import make_settings as make_settings  # for test_faults
+from tests.support.tokens import Caller
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """order_query against real Redis and RabbitMQ, with the real order_command in-process as the
 source of its events and of its repairs, and access tokens from a test key.
 
-order_command runs on a database of its own here, and its relay publishes to the broker as
-in production; order_query's queue is bound to the same exchange, so every order a test
+order_command is the session's one app (tests/integration/conftest.py), and its relay
+publishes to the broker as in production; order_query's queue is bound to the same exchange, so every order a test
 makes through order_command reaches whichever order_query app the test runs.
 """
 
@@ -24,9 +24,6 @@ from fastapi import FastAPI
 from faststream.rabbit import RabbitBroker
 from redis.asyncio import Redis
 
-from order_command.cli import MIGRATIONS
-from order_command.main import create_app as create_command_app
-from order_command.settings import OrderCommandSettings
 from order_query.command_side import CommandSide
 from order_query.consumers import ORDERS_QUEUE, USERS_QUEUE
 from order_query.main import create_app as create_query_app
@@ -41,7 +38,6 @@ from shared.topology import (
     declare_dead_letter_queue,
     declare_exchanges,
 )
-from tests.support.databases import fresh_database
 from tests.support.servers import Servers
 from tests.support.tokens import TEST_KEYS, Caller, bearer
 from tests.support.waiting import eventually
@@ -61,19 +57,8 @@ def order_body(*prices: str, **overrides: Any) -> dict[str, Any]:
 # --- order_command: the source of events and of repairs ---------------------------------
 
 
-@pytest.fixture(scope="session")
-def command_db_url(servers: Servers) -> str:
-    return fresh_database(servers.database("orders_oq_it"), MIGRATIONS)
-
-
-@pytest.fixture(scope="session")
-async def command_app(servers: Servers, command_db_url: str) -> AsyncIterator[FastAPI]:
-    settings = OrderCommandSettings(
-        environment="test", orders_database_url=command_db_url, rabbitmq_url=servers.rabbitmq
-    )
-    app = create_command_app(settings, keys=TEST_KEYS)
-    async with LifespanManager(app, shutdown_timeout=30):
-        yield app
+# `command_app`: the session's one order_command (tests/integration/conftest.py); a second
+# would compete with it for its command queue.
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from asyncpg import exceptions as pg_exc
 from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
@@ -19,6 +20,12 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
     sa_exc.TimeoutError,
+    # Postgres answering that it cannot serve now (they reach us wrapped in a DBAPIError):
+    pg_exc.PostgresConnectionError,  # class 08
+    pg_exc.InsufficientResourcesError,  # class 53: too many connections, out of memory or disk
+    pg_exc.CannotConnectNowError,  # starting up
+    pg_exc.AdminShutdownError,
+    pg_exc.CrashShutdownError,
     redis_exc.ConnectionError,
     redis_exc.TimeoutError,
     redis_exc.BusyLoadingError,
@@ -27,19 +34,11 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-# SQLSTATE classes where Postgres answers but will not serve now: connection exceptions
-# (08), insufficient resources such as "too many clients" (53), and operator intervention
-# such as a shutdown under way (57P).
-_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
-
-
 def is_unavailable(exc: BaseException | None) -> bool:
     """True if `exc`, or anything in its chain of causes, is a dependency fault (a
     `DependencyUnavailable` says so itself: another service did not answer)."""
     while exc is not None:
         if isinstance(exc, (*UNAVAILABLE_ERRORS, DependencyUnavailable)):
-            return True
-        if str(getattr(exc, "sqlstate", "") or "").startswith(_UNAVAILABLE_SQLSTATES):
             return True
         exc = exc.__cause__ or exc.__context__
     return False

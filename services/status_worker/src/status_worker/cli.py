@@ -1,15 +1,21 @@
-"""`status-worker serve`: the command compose and `make run` start."""
+"""`status-worker serve | replay-dead-letters`: the command compose and `make run` start, and
+the one that puts dead-lettered messages back once their cause is fixed."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 import uvicorn
 
+from shared import dead_letters
 from shared.logs import setup_logging
 from shared.telemetry import setup_telemetry
+from status_worker import topology
 from status_worker.settings import StatusWorkerSettings
+
+QUEUES = {"due": topology.DUE, "events": topology.EVENTS, "results": topology.RESULTS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,10 +26,19 @@ def main(argv: list[str] | None = None) -> int:
         help="serve /healthz, /readyz, /metrics on STATUS_WORKER_HOST:STATUS_WORKER_PORT; "
         "set and fire the lifecycle timers",
     )
-    parser.parse_args(argv)
+    replay = commands.add_parser(
+        "replay-dead-letters",
+        help="move dead-lettered messages back to their queue (due: timers, which fire at once)",
+    )
+    replay.add_argument("--queue", choices=sorted(QUEUES), default="due")
+    args = parser.parse_args(argv)
 
     settings = StatusWorkerSettings()
     setup_logging("status_worker", settings.log_level)
+    if args.command == "replay-dead-letters":
+        url = settings.rabbitmq_url.get_secret_value()
+        asyncio.run(dead_letters.replay(url, QUEUES[args.queue], report=_say))
+        return 0
     setup_telemetry("status_worker")
     uvicorn.run(
         "status_worker.main:create_app",
@@ -34,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 if __name__ == "__main__":

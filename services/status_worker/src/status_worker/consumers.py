@@ -24,10 +24,11 @@ PUBLISH_TIMEOUT = 10.0  # seconds for the broker's confirm; then the handler tri
 
 
 def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetrics) -> None:
+    # FastStream applies a publisher's `timeout` and `reply_to` only to what a handler
+    # returns, not to `publish()`: each call below passes them itself.
     set_timer = broker.publisher(
         topology.wait,
         persist=True,
-        timeout=PUBLISH_TIMEOUT,
         title=topology.wait.name,
         description="A timer: it waits out the interval here, then is dead-lettered into "
         f"{topology.due.name}.",
@@ -37,10 +38,9 @@ def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetri
         AdvanceStatus.ROUTING_KEY,
         ORDERS_COMMANDS,
         persist=True,
-        timeout=PUBLISH_TIMEOUT,
-        reply_to=topology.results.name,
         title=AdvanceStatus.ROUTING_KEY,
-        description="A due timer, sent on: advance the order if it is still in `expected_status`.",
+        description="A due timer, sent on: advance the order if it is still in `expected_status`. "
+        f"order_command answers to {topology.results.name}.",
         schema=Envelope[AdvanceStatus],
     )
 
@@ -56,7 +56,9 @@ def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetri
         timer = timer_for(event)
         if timer is None:
             return
-        confirmation = await set_timer.publish(timer, message_id=str(timer.event_id))
+        confirmation = await set_timer.publish(
+            timer, message_id=str(timer.event_id), timeout=PUBLISH_TIMEOUT
+        )
         require_confirm(confirmation, f"timer for order {event.aggregate_id}")
         metrics.scheduled.inc()
 
@@ -68,7 +70,12 @@ def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetri
     )
     @wait_out_faults
     async def on_timer_due(timer: Envelope[AdvanceStatus]) -> None:
-        confirmation = await send_command.publish(timer, message_id=str(timer.event_id))
+        confirmation = await send_command.publish(
+            timer,
+            message_id=str(timer.event_id),
+            reply_to=topology.results.name,
+            timeout=PUBLISH_TIMEOUT,
+        )
         require_confirm(confirmation, f"order.advance_status for order {timer.aggregate_id}")
         metrics.fired.inc()
 

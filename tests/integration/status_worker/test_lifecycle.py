@@ -1,0 +1,178 @@
+"""An order walks its lifecycle on the worker's timers, one step per interval; a manual change
+makes the timer set before it do nothing, and the chain goes on from the new state; a deleted
+order's chain stops. Through real RabbitMQ and the real order_command."""
+
+from __future__ import annotations
+
+import asyncio
+from itertools import pairwise
+from typing import Any
+
+from tests.integration.status_worker.conftest import (
+    CHAIN,
+    INTERVAL,
+    TOLERANCE,
+    Orders,
+    Worker,
+    late_by,
+    running_worker,
+    steps,
+    until_worker_consumes,
+    worker_settings,
+)
+from tests.support.rabbit import Captured, capture
+from tests.support.servers import Servers
+from tests.support.waiting import eventually
+
+from shared.events import OrderStatus
+
+TIMER = None  # `changed_by` of a change the worker's timer made
+
+
+def transitions(events: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
+    return [
+        (e["payload"]["from_status"], e["payload"]["to_status"], e["payload"]["changed_by"])
+        for e in events
+        if e["type"] == "order.status_changed"
+    ]
+
+
+async def all_steps(captured: Captured, order_id: str, count: int) -> list[dict[str, Any]]:
+    timeout = (count + 2) * INTERVAL * 3
+    return await eventually(
+        lambda: asyncio.sleep(0, result=steps(captured.bodies(), order_id)),
+        until=lambda found: len(found) >= count,
+        timeout=timeout,
+        what=f"{count} events of order {order_id}",
+    )
+
+
+async def test_an_order_walks_pending_paid_shipped_canceled_one_step_per_interval(
+    worker: Worker, orders: Orders, servers: Servers
+) -> None:
+    async with capture(servers.rabbitmq, "orders.events", "order.*") as captured:
+        order_id = await orders.create()
+        events = await all_steps(captured, order_id, 4)
+    await orders.until(order_id, OrderStatus.CANCELED, 4)
+
+    assert [e["type"] for e in events] == ["order.created"] + ["order.status_changed"] * 3
+    assert transitions(events) == [
+        (before.value, after.value, TIMER) for before, after in pairwise(CHAIN)
+    ]
+    lateness = [late_by(a, b) for a, b in pairwise(events)]
+    assert all(0 <= late <= TOLERANCE * INTERVAL for late in lateness), (
+        f"each step should take {INTERVAL} s, plus at most {TOLERANCE:.0%}; "
+        f"they were late by {lateness} s"
+    )
+
+
+async def test_a_manual_change_makes_the_earlier_timer_do_nothing_and_the_chain_goes_on(
+    worker: Worker, orders: Orders, servers: Servers
+) -> None:
+    async with capture(servers.rabbitmq, "orders.events", "order.*") as captured:
+        order_id = await orders.create()
+        # The scenario's timing, not a wait for a condition: pay by hand half-way through the
+        # interval, so the timer set at creation comes due half an interval after the payment.
+        await asyncio.sleep(INTERVAL / 2)
+        paid = await orders.change_status(order_id, OrderStatus.PAID)
+        events = await all_steps(captured, order_id, 4)
+    await orders.until(order_id, OrderStatus.CANCELED, 4)
+    metrics = await eventually(
+        worker.metrics,
+        until=lambda m: m.get("timers_stale_total", 0) >= 1,
+        what="the worker counting the stale timer",
+    )
+
+    assert transitions(events) == [
+        ("PENDING", "PAID", str(orders.owner.id)),  # by hand
+        ("PAID", "SHIPPED", TIMER),
+        ("SHIPPED", "CANCELED", TIMER),
+    ]
+    assert paid["version"] == 2
+    # The timer set at creation came due (stale) half an interval after the payment, and
+    # changed nothing; SHIPPED came one whole interval after the payment, from its own timer.
+    manual, shipped, canceled = events[1:]
+    assert 0 <= late_by(manual, shipped) <= TOLERANCE * INTERVAL
+    assert 0 <= late_by(shipped, canceled) <= TOLERANCE * INTERVAL
+    assert metrics["timers_stale_total"] >= 1
+    assert metrics["timers_applied_total"] >= 2
+
+
+async def test_a_deleted_orders_timer_finds_it_gone_and_its_chain_stops(
+    worker: Worker, orders: Orders
+) -> None:
+    before = await worker.metrics()
+    order_id = await orders.create()
+    await orders.delete(order_id)
+    # Timers come due in the order they were set: once a later order's first timer has moved
+    # it on, the deleted order's timer has been handled.
+    marker = await orders.create()
+    await orders.until(marker, OrderStatus.PAID, 2, timeout=INTERVAL * 10)
+
+    after = await eventually(
+        worker.metrics,
+        until=lambda m: m.get("timers_stale_total", 0) >= before.get("timers_stale_total", 0) + 1,
+        what="the worker counting the deleted order's timer as stale",
+    )
+    order = await orders.read(order_id)
+    assert (order["status"], order["version"], order["is_deleted"]) == ("PENDING", 2, True)
+    for counter in ("timers_scheduled_total", "timers_fired_total", "timers_stale_total"):
+        assert after[counter] > before.get(counter, 0), counter
+    # Nothing was set for it after its timer found it gone: two intervals on, the marker's
+    # chain has ended and the deleted order is as it was.
+    await orders.until(marker, OrderStatus.CANCELED, 4, timeout=INTERVAL * 10)
+    assert (await orders.read(order_id))["version"] == 2
+
+
+async def test_metrics_show_timers_scheduled_fired_applied_and_stale(worker: Worker) -> None:
+    response = await worker.http.get("/metrics")
+    assert response.status_code == 200
+    for name in ("scheduled", "fired", "applied", "stale"):
+        assert f"\ntimers_{name}_total " in response.text, name
+
+
+async def test_the_asyncapi_document_names_every_queue_and_the_command(worker: Worker) -> None:
+    response = await worker.http.get("/asyncapi.json")
+    assert response.status_code == 200
+    document = response.text
+    for queue in (
+        "status_worker.order_events.dl5",
+        f"status_worker.wait.{round(INTERVAL * 1000)}ms",
+        "status_worker.due.dl5",
+        "status_worker.advance_results.dl5",
+        "order.advance_status",
+        "orders.commands",
+    ):
+        assert queue in document, queue
+
+
+async def test_two_workers_share_the_timers_and_every_step_happens_once(
+    orders: Orders, servers: Servers
+) -> None:
+    url, count = servers.rabbitmq, 20
+    async with (
+        running_worker(worker_settings(url)) as one,
+        running_worker(worker_settings(url)) as two,
+    ):
+        await until_worker_consumes(url, by=2)
+        order_ids = [await orders.create() for _ in range(count)]
+        for order_id in order_ids:
+            await orders.until(order_id, OrderStatus.CANCELED, 4, timeout=INTERVAL * 15)
+
+        def summed(figures: list[dict[str, float]]) -> dict[str, float]:
+            return {name: sum(f.get(name, 0) for f in figures) for name in figures[0]}
+
+        async def both() -> list[dict[str, float]]:
+            return [await one.metrics(), await two.metrics()]
+
+        steps_taken = 3 * count
+        figures = await eventually(
+            both,
+            until=lambda f: summed(f)["timers_applied_total"] >= steps_taken,
+            what="every step's answer counted",
+        )
+    total = summed(figures)
+    assert total["timers_scheduled_total"] == steps_taken  # none for CANCELED
+    assert total["timers_fired_total"] == steps_taken
+    assert (total["timers_applied_total"], total["timers_stale_total"]) == (steps_taken, 0)
+    assert all(f["timers_fired_total"] > 0 for f in figures), "both should have taken part"

@@ -1,0 +1,96 @@
+"""The status worker's one rule: which timer an order event sets (none once it is CANCELED)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+
+from shared.events import (
+    AdvanceStatus,
+    Envelope,
+    OrderCreated,
+    OrderItem,
+    OrderStatus,
+    OrderStatusChanged,
+)
+from status_worker.timers import OrderEvent, timer_for
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+ORDER_ID = uuid.uuid4()
+EVENTS: TypeAdapter[OrderEvent] = TypeAdapter(OrderEvent)
+
+
+def created() -> Envelope[OrderCreated]:
+    order = OrderCreated(
+        id=ORDER_ID,
+        user_id=uuid.uuid4(),
+        items=(OrderItem(name="tea", price=Decimal("2.50"), quantity=2),),
+        total_price=Decimal("5.00"),
+        status=OrderStatus.PENDING,
+        version=1,
+        is_deleted=False,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    return Envelope.wrap(order, aggregate_id=ORDER_ID, version=1)
+
+
+def changed(
+    to: OrderStatus, *, from_: OrderStatus = OrderStatus.PENDING, version: int = 2
+) -> Envelope[OrderStatusChanged]:
+    payload = OrderStatusChanged(from_status=from_, to_status=to, changed_by=None)
+    return Envelope.wrap(payload, aggregate_id=ORDER_ID, version=version)
+
+
+def from_the_wire(event: Envelope[Any]) -> OrderEvent:
+    """The event as the worker's consumer parses it from the message body."""
+    return EVENTS.validate_json(event.model_dump_json())
+
+
+def test_a_new_order_sets_a_timer_to_move_it_on_from_pending() -> None:
+    timer = timer_for(from_the_wire(created()))
+    assert timer is not None
+    assert timer.payload == AdvanceStatus(order_id=ORDER_ID, expected_status=OrderStatus.PENDING)
+    assert (timer.type, timer.aggregate_id, timer.version) == ("order.advance_status", ORDER_ID, 1)
+
+
+@pytest.mark.parametrize(
+    ("from_", "to"),
+    [
+        (OrderStatus.PENDING, OrderStatus.PAID),
+        (OrderStatus.PAID, OrderStatus.SHIPPED),
+        (OrderStatus.PENDING, OrderStatus.SHIPPED),  # a manual change may skip ahead
+    ],
+)
+def test_a_status_change_sets_a_timer_from_the_new_status(
+    from_: OrderStatus, to: OrderStatus
+) -> None:
+    timer = timer_for(from_the_wire(changed(to, from_=from_, version=3)))
+    assert timer is not None
+    assert timer.payload == AdvanceStatus(order_id=ORDER_ID, expected_status=to)
+    assert timer.version == 3
+
+
+@pytest.mark.parametrize("from_", [OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.SHIPPED])
+def test_a_canceled_order_sets_no_timer(from_: OrderStatus) -> None:
+    assert timer_for(from_the_wire(changed(OrderStatus.CANCELED, from_=from_))) is None
+
+
+def test_the_same_event_delivered_twice_sets_the_same_timer() -> None:
+    event = changed(OrderStatus.PAID)
+    first, again = timer_for(from_the_wire(event)), timer_for(from_the_wire(event))
+    assert first is not None and again is not None
+    assert first.event_id == again.event_id
+    assert first.payload == again.payload
+
+
+def test_two_events_set_timers_with_different_ids() -> None:
+    first = timer_for(changed(OrderStatus.PAID))
+    second = timer_for(changed(OrderStatus.PAID))
+    assert first is not None and second is not None
+    assert first.event_id != second.event_id
