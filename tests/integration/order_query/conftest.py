@@ -2,8 +2,9 @@
 source of its events and of its repairs, and access tokens from a test key.
 
 order_command is the session's one app (tests/integration/conftest.py), and its relay
-publishes to the broker as in production; order_query's queue is bound to the same exchange, so every order a test
-makes through order_command reaches whichever order_query app the test runs.
+publishes to the broker as in production; order_query's queue is bound to the same
+exchange, so every order a test makes through order_command reaches whichever order_query
+app the test runs.
 """
 
 from __future__ import annotations
