@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
-from shared.faults import is_unavailable
+from shared.faults import is_unavailable, wait_out_faults
 
 
 def wrapped(cause: BaseException) -> sa_exc.DBAPIError:
@@ -47,3 +49,23 @@ def test_a_server_that_does_not_serve_now_is_unavailable(error: Exception) -> No
 def test_a_bug_or_a_refused_statement_is_not_unavailability(error: Exception) -> None:
     assert not is_unavailable(error)
     assert not is_unavailable(wrapped(error))
+
+
+async def test_a_handler_asked_to_stop_stops_though_its_client_turns_the_cancel_into_an_error() -> (
+    None
+):
+    started = asyncio.Event()
+
+    @wait_out_faults
+    async def handler() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError as exc:  # as aio-pika does with a call under way
+            raise ConnectionError("channel closed") from exc
+
+    task = asyncio.create_task(handler())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)

@@ -13,6 +13,7 @@ from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.specification import AsyncAPI
 
+from shared.faults import stopping
 from shared.topology import declare_dead_letter_queue, declare_exchanges
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ async def connect_until_up(
             await broker.start()
             return
         except (ConnectionError, OSError, TimeoutError) as exc:
+            if stopping():
+                raise asyncio.CancelledError from exc
             log.warning("RabbitMQ not reachable (%s); retrying in %.0f s", exc, retry_every)
             await asyncio.sleep(retry_every)
 

@@ -44,6 +44,14 @@ def is_unavailable(exc: BaseException | None) -> bool:
     return False
 
 
+def stopping() -> bool:
+    """True once the current task has been asked to stop. A client library may turn the
+    cancellation of a call into an error of its own (aio-pika: a connection error): a loop
+    that waits out faults must not take that for one, or it would never stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -62,6 +70,8 @@ def wait_out_faults(
             try:
                 return await handler(*args, **kwargs)
             except Exception as exc:
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 if not is_unavailable(exc):
                     raise
                 log.warning("dependency down (%s); retrying in %.1f s", type(exc).__name__, delay)

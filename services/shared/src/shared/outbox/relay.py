@@ -28,6 +28,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from opentelemetry import propagate, trace
 
 from shared.db import asyncpg_dsn
+from shared.faults import stopping
 from shared.outbox.table import NOTIFY_CHANNEL
 from shared.topology import EXCHANGES
 
@@ -105,6 +106,8 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a server is down or went away: wait, then reconnect
+                if stopping():
+                    raise asyncio.CancelledError from exc
                 log.warning("outbox relay: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(self.retry_every)
 
