@@ -12,8 +12,6 @@ from tests.support.factories import user_body
 @dataclass
 class Account:
     id: str
-    username: str
-    password: str
     refresh_token: str
     http: httpx.AsyncClient  # sends this user's access token
 
@@ -31,8 +29,6 @@ async def sign_up(http: httpx.AsyncClient) -> Account:
     http.headers["Authorization"] = f"Bearer {tokens.json()['access_token']}"
     return Account(
         id=created.json()["id"],
-        username=body["username"],
-        password=body["password"],
         refresh_token=tokens.json()["refresh_token"],
         http=http,
     )
