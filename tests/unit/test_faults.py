@@ -64,7 +64,7 @@ async def test_a_handler_asked_to_stop_stops_though_its_client_turns_the_cancel_
         except asyncio.CancelledError as exc:  # as aio-pika does with a call under way
             raise ConnectionError("channel closed") from exc
 
-    task = asyncio.create_task(handler())
+    task = asyncio.ensure_future(handler())
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -174,7 +174,7 @@ class OutboxRelay:
         # The trace goes on from the request that wrote the row.
         parent = propagate.extract(json.loads(row["headers"]))
         with tracer.start_as_current_span(
-            f"{row['exchange']} publish", context=parent, kind=trace.SpanKind.PRODUCER
+            f"{row['routing_key']} publish", context=parent, kind=trace.SpanKind.PRODUCER
         ) as span:
             if span.is_recording():
                 span.set_attribute("messaging.system", "rabbitmq")

@@ -1,0 +1,52 @@
+"""A Redis server of a test's own: its own process on its own port, nothing kept on disk."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+START_WITHIN = 10.0
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def private_redis(port: int, run_dir: Path) -> Iterator[str | None]:
+    """The URL of a fresh redis-server on 127.0.0.1:`port`, stopped after; None where
+    redis-server is not installed (the caller then shares the session's Redis)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    if _accepts(port):
+        pytest.fail(f"port {port} is taken: is another e2e run's Redis still up?")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = run_dir / "redis.log"
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly"]
+    argv += ["no", "--dir", str(run_dir), "--logfile", str(log)]
+    server = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + START_WITHIN
+        while not _accepts(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text(errors="replace") if log.exists() else ""
+                pytest.fail(f"redis-server on port {port} did not start:\n{text[-3000:]}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
