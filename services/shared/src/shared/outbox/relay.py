@@ -101,8 +101,11 @@ class OutboxRelay:
                             await self._prune(db)
                             last_prune = loop.time()
                         if published < self.batch_size:
+                            # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a
+                            # cancel that lands as the event is set, and the relay never stops.
                             with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                                async with asyncio.timeout(self.poll_interval):
+                                    await self._wake.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a server is down or went away: wait, then reconnect
