@@ -25,6 +25,7 @@ from bench.machine import (
     machine,
     machine_busy_seconds,
     own_cpu_seconds,
+    server_cpu_seconds,
     utc_now,
     wait_until_quiet,
 )
@@ -87,16 +88,19 @@ def run_one(name: str, args: argparse.Namespace, command: str) -> Section:
     quiet = wait_until_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
     print(f"== {name}: running", flush=True)
     busy, own, start = machine_busy_seconds(), own_cpu_seconds(), time.monotonic()
+    servers = server_cpu_seconds()
     section = BENCHMARKS[name](args)
     elapsed = time.monotonic() - start
-    others = max(0.0, (machine_busy_seconds() - busy) - (own_cpu_seconds() - own)) / elapsed
+    ours = (own_cpu_seconds() - own) + (server_cpu_seconds() - servers)
+    others = max(0.0, (machine_busy_seconds() - busy) - ours) / elapsed
     section.other_cores = others
     section.disturbed = section.disturbed or others > DISTURBED_ABOVE
     info = machine()
     unquiet = f"; it did not go quiet within {args.wait_quiet:g} s before" if quiet is False else ""
     section.body[:0] = [
         f"Measured {utc_now()} with `{command}`{' (quick run)' if args.quick else ''}. "
-        f"{info.line()}. While it ran, other processes (Postgres included) kept "
+        f"{info.line()}. While it ran, other processes (not the benchmark's own, nor "
+        f"Postgres, RabbitMQ and Redis doing its work) kept "
         f"{others:.2f} cores busy on average (0.00 is a quiet machine; above about "
         f"{DISTURBED_ABOVE:.2f} the figures were disturbed){unquiet}.",
         "",
