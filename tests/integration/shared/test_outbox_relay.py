@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.cli import MIGRATIONS
 from auth_service.models import outbox
-from shared.db import asyncpg_dsn, create_engine, session_factory
+from shared.db import asyncpg_dsn, create_engine
 from shared.events import Envelope, Role, UserRegistered
 from shared.outbox import OutboxRelay, add_to_outbox
 from tests.support.databases import fresh_database
@@ -42,15 +42,14 @@ async def engine(outbox_db: str) -> AsyncIterator[AsyncEngine]:
 
 async def _write_events(engine: AsyncEngine, n: int, tag: str) -> list[str]:
     """n events, each in a transaction of its own, as a service writes them."""
-    sessions = session_factory(engine)
     ids = []
     for i in range(n):
         payload = UserRegistered(
             id=uuid.uuid4(), username=f"{tag}-{i}", email=f"{tag}{i}@x.org", role=Role.USER
         )
         envelope = Envelope.wrap(payload, aggregate_id=payload.id, version=1)
-        async with sessions.begin() as session:
-            await add_to_outbox(session, outbox, envelope)
+        async with engine.begin() as conn:
+            await add_to_outbox(conn, outbox, envelope)
         ids.append(str(envelope.event_id))
     return ids
 

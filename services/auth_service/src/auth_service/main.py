@@ -17,7 +17,7 @@ from auth_service.settings import AuthSettings
 from auth_service.tokens import AccessTokenIssuer
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
-from shared.db import create_engine, ping, session_factory
+from shared.db import create_engine, ping
 from shared.events import Envelope, UserRegistered
 from shared.outbox import OutboxRelay
 from shared.security import StaticKeys, TokenVerifier
@@ -56,7 +56,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             StaticKeys(key.jwks), issuer=settings.jwt_issuer, audience=settings.jwt_audience
         )
         app.state.auth = AuthService(
-            sessions=session_factory(engine),
+            engine=engine,
             hasher=hasher,
             access_tokens=AccessTokenIssuer(
                 key,

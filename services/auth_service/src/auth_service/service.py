@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from auth_service.models import outbox, refresh_tokens, users
 from auth_service.passwords import PasswordHasher
@@ -33,7 +33,7 @@ _REFRESH_MESSAGES = {
 
 @dataclass
 class AuthService:
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     hasher: PasswordHasher
     access_tokens: AccessTokenIssuer
     refresh_ttl: timedelta
@@ -49,11 +49,11 @@ class AuthService:
             created_at=datetime.now(UTC),
         )
         try:
-            async with self.sessions.begin() as session:
-                await session.execute(
+            async with self.engine.begin() as conn:
+                await conn.execute(
                     insert(users).values(**user.model_dump(), password_hash=password_hash)
                 )
-                await add_to_outbox(session, outbox, _registered(user))
+                await add_to_outbox(conn, outbox, _registered(user))
         except IntegrityError as exc:
             field = "username" if "users_username_key" in str(exc.orig) else "email"
             raise Conflict(f"That {field} is taken", details={"field": field}) from exc
@@ -61,9 +61,9 @@ class AuthService:
 
     async def login(self, identifier: str, password: str) -> TokenPair:
         """`identifier` is a username or an email, either without regard to case."""
-        async with self.sessions() as session:
+        async with self.engine.connect() as conn:
             row = (
-                await session.execute(
+                await conn.execute(
                     select(users.c.id, users.c.role, users.c.password_hash).where(
                         or_(
                             func.lower(users.c.username) == identifier.lower(),
@@ -77,8 +77,8 @@ class AuthService:
         assert row is not None
         if self.hasher.needs_rehash(row.password_hash):
             await self._rehash(row.id, password)
-        async with self.sessions.begin() as session:
-            return await self._issue(session, row.id, Role(row.role), family_id=uuid.uuid4())
+        async with self.engine.begin() as conn:
+            return await self._issue(conn, row.id, Role(row.role), family_id=uuid.uuid4())
 
     def service_token(self, client_id: str, client_secret: str) -> ServiceToken:
         """The client-credentials grant, for the platform's own services."""
@@ -94,42 +94,42 @@ class AuthService:
     async def refresh(self, token: str) -> TokenPair:
         """Rotate: the presented token is spent and its successor joins the same family."""
         now = datetime.now(UTC)
-        async with self.sessions.begin() as session:
-            stored = await self._stored(session, token)
+        async with self.engine.begin() as conn:
+            stored = await self._stored(conn, token)
             verdict = judge(
                 StoredRefreshToken(stored.expires_at, stored.used_at, stored.revoked_at), now
             )
             if verdict is Verdict.ROTATE:
-                await session.execute(
+                await conn.execute(
                     update(refresh_tokens)
                     .where(refresh_tokens.c.id == stored.id)
                     .values(used_at=now)
                 )
                 return await self._issue(
-                    session, stored.user_id, Role(stored.role), family_id=stored.family_id
+                    conn, stored.user_id, Role(stored.role), family_id=stored.family_id
                 )
             if verdict is Verdict.REUSED:
-                await self._revoke_family(session, stored.family_id, now)
+                await self._revoke_family(conn, stored.family_id, now)
         # Committed above: a reuse revokes the family even though the caller gets a 401.
         raise Unauthorized(_REFRESH_MESSAGES[verdict], error="invalid_grant")
 
     async def logout(self, token: str) -> None:
         """Revoke the token's whole family (RFC 7009: an unknown token is not an error)."""
-        async with self.sessions.begin() as session:
+        async with self.engine.begin() as conn:
             family = (
-                await session.execute(
+                await conn.execute(
                     select(refresh_tokens.c.family_id).where(
                         refresh_tokens.c.token_hash == refresh_token_hash(token)
                     )
                 )
             ).scalar_one_or_none()
             if family is not None:
-                await self._revoke_family(session, family, datetime.now(UTC))
+                await self._revoke_family(conn, family, datetime.now(UTC))
 
     async def user(self, user_id: uuid.UUID) -> UserOut:
-        async with self.sessions() as session:
+        async with self.engine.connect() as conn:
             row = (
-                await session.execute(
+                await conn.execute(
                     select(
                         users.c.id,
                         users.c.username,
@@ -148,9 +148,9 @@ class AuthService:
         try:
             return await self.register(new, role=Role.ADMIN), True
         except Conflict:
-            async with self.sessions.begin() as session:
+            async with self.engine.begin() as conn:
                 user_id = (
-                    await session.execute(
+                    await conn.execute(
                         update(users)
                         .where(func.lower(users.c.username) == new.username.lower())
                         .values(role=Role.ADMIN.value)
@@ -162,10 +162,10 @@ class AuthService:
             return await self.user(user_id), False
 
     async def _issue(
-        self, session: AsyncSession, user_id: uuid.UUID, role: Role, *, family_id: uuid.UUID
+        self, conn: AsyncConnection, user_id: uuid.UUID, role: Role, *, family_id: uuid.UUID
     ) -> TokenPair:
         token = new_refresh_token()
-        await session.execute(
+        await conn.execute(
             insert(refresh_tokens).values(
                 id=uuid.uuid4(),
                 family_id=family_id,
@@ -180,9 +180,9 @@ class AuthService:
             expires_in=int(self.access_tokens.ttl.total_seconds()),
         )
 
-    async def _stored(self, session: AsyncSession, token: str) -> Any:
+    async def _stored(self, conn: AsyncConnection, token: str) -> Any:
         stored = (
-            await session.execute(
+            await conn.execute(
                 select(refresh_tokens, users.c.role)
                 .join(users, users.c.id == refresh_tokens.c.user_id)
                 .where(refresh_tokens.c.token_hash == refresh_token_hash(token))
@@ -193,8 +193,8 @@ class AuthService:
             raise Unauthorized("Unknown refresh token", error="invalid_grant")
         return stored
 
-    async def _revoke_family(self, session: AsyncSession, family: uuid.UUID, now: datetime) -> None:
-        await session.execute(
+    async def _revoke_family(self, conn: AsyncConnection, family: uuid.UUID, now: datetime) -> None:
+        await conn.execute(
             update(refresh_tokens)
             .where(refresh_tokens.c.family_id == family, refresh_tokens.c.revoked_at.is_(None))
             .values(revoked_at=now)
@@ -202,8 +202,8 @@ class AuthService:
 
     async def _rehash(self, user_id: uuid.UUID, password: str) -> None:
         new_hash = await self.hasher.hash(password)
-        async with self.sessions.begin() as session:
-            await session.execute(
+        async with self.engine.begin() as conn:
+            await conn.execute(
                 update(users).where(users.c.id == user_id).values(password_hash=new_hash)
             )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from order_command.models import idempotency_keys as keys
 from shared.errors import Unprocessable
@@ -39,7 +39,7 @@ class Answer:
     replayed: bool = False
 
 
-async def claim(session: AsyncSession, request: IdempotentRequest, ttl: timedelta) -> Answer | None:
+async def claim(conn: AsyncConnection, request: IdempotentRequest, ttl: timedelta) -> Answer | None:
     """Claim the key for this request: None if it is ours now, else the first answer."""
     statement = (
         insert(keys)
@@ -61,10 +61,10 @@ async def claim(session: AsyncSession, request: IdempotentRequest, ttl: timedelt
         )
         .returning(keys.c.key)
     )
-    if (await session.execute(statement)).first() is not None:
+    if (await conn.execute(statement)).first() is not None:
         return None
     first = (
-        await session.execute(
+        await conn.execute(
             select(keys.c.request_hash, keys.c.status_code, keys.c.response).where(
                 keys.c.user_id == request.user_id, keys.c.key == request.key
             )
@@ -78,8 +78,8 @@ async def claim(session: AsyncSession, request: IdempotentRequest, ttl: timedelt
     return Answer(first.status_code, first.response, replayed=True)
 
 
-async def remember(session: AsyncSession, request: IdempotentRequest, answer: Answer) -> None:
-    await session.execute(
+async def remember(conn: AsyncConnection, request: IdempotentRequest, answer: Answer) -> None:
+    await conn.execute(
         update(keys)
         .where(keys.c.user_id == request.user_id, keys.c.key == request.key)
         .values(status_code=answer.status_code, response=answer.body)

@@ -16,7 +16,7 @@ from order_command.service import OrderService
 from order_command.settings import OrderCommandSettings
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
-from shared.db import create_engine, ping, session_factory
+from shared.db import create_engine, ping
 from shared.events import Envelope, OrderCreated, OrderDeleted, OrderStatusChanged, OrderUpdated
 from shared.outbox import OutboxRelay
 from shared.security import JwksKeys, KeySource, TokenVerifier
@@ -61,7 +61,7 @@ def create_app(
             audience=settings.jwt_audience,
         )
         app.state.orders = OrderService(
-            sessions=session_factory(engine),
+            engine=engine,
             idempotency_ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
         )
         app.state.dependency_timeout = settings.dependency_timeout

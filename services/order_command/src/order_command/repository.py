@@ -1,4 +1,5 @@
-"""Orders in and out of Postgres, and their events into the outbox, inside one session."""
+"""Orders in and out of Postgres, and their events into the outbox, on the caller's
+connection (inside its transaction)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_command.domain import Order
 from order_command.models import orders, outbox
@@ -42,20 +43,20 @@ def _order(row: Any) -> Order:
     )
 
 
-async def get(session: AsyncSession, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
+async def get(conn: AsyncConnection, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
     query = select(orders).where(orders.c.id == order_id)
     if lock:
         query = query.with_for_update()
-    row = (await session.execute(query)).first()
+    row = (await conn.execute(query)).first()
     return _order(row) if row else None
 
 
-async def page(session: AsyncSession, after: uuid.UUID | None, limit: int) -> list[Order]:
+async def page(conn: AsyncConnection, after: uuid.UUID | None, limit: int) -> list[Order]:
     """Every order (deleted ones too) in id order, after `after`: keyset pagination."""
     query = select(orders).order_by(orders.c.id).limit(limit)
     if after is not None:
         query = query.where(orders.c.id > after)
-    return [_order(row) for row in (await session.execute(query)).all()]
+    return [_order(row) for row in (await conn.execute(query)).all()]
 
 
 # The statements are built once and their values passed apart: a statement built anew for
@@ -64,20 +65,20 @@ _INSERT = insert(orders)
 _UPDATE = update(orders).where(orders.c.id == bindparam("order_id"))
 
 
-async def add(session: AsyncSession, order: Order) -> None:
-    await session.execute(_INSERT, _row(order))
-    await _publish(session, order, first_version=1)
+async def add(conn: AsyncConnection, order: Order) -> None:
+    await conn.execute(_INSERT, _row(order))
+    await _publish(conn, order, first_version=1)
 
 
-async def save(session: AsyncSession, order: Order, *, was: int) -> None:
+async def save(conn: AsyncConnection, order: Order, *, was: int) -> None:
     """Write a changed order (locked by `get(lock=True)`) and its events."""
     values = _row(order)
     del values["id"], values["user_id"], values["created_at"]
-    await session.execute(_UPDATE, {"order_id": order.id, **values})
-    await _publish(session, order, first_version=was + 1)
+    await conn.execute(_UPDATE, {"order_id": order.id, **values})
+    await _publish(conn, order, first_version=was + 1)
 
 
-async def _publish(session: AsyncSession, order: Order, *, first_version: int) -> None:
+async def _publish(conn: AsyncConnection, order: Order, *, first_version: int) -> None:
     for offset, event in enumerate(order.events):
         envelope = Envelope.wrap(
             event,
@@ -85,4 +86,4 @@ async def _publish(session: AsyncSession, order: Order, *, first_version: int) -
             version=first_version + offset,
             occurred_at=order.updated_at,
         )
-        await add_to_outbox(session, outbox, envelope)
+        await add_to_outbox(conn, outbox, envelope)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_command import idempotency, repository
 from order_command.domain import Actor, Order
@@ -24,7 +24,7 @@ def _now() -> datetime:
 
 @dataclass
 class OrderService:
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     idempotency_ttl: timedelta
 
     async def create(
@@ -37,15 +37,15 @@ class OrderService:
             total_price=draft.total_price,
             now=_now(),
         )
-        async with self.sessions.begin() as session:
+        async with self.engine.begin() as conn:
             if key is not None and (
-                first := await idempotency.claim(session, key, self.idempotency_ttl)
+                first := await idempotency.claim(conn, key, self.idempotency_ttl)
             ):
                 return first
-            await repository.add(session, order)
+            await repository.add(conn, order)
             answer = Answer(201, OrderOut.of(order).model_dump(mode="json"))
             if key is not None:
-                await idempotency.remember(session, key, answer)
+                await idempotency.remember(conn, key, answer)
         return answer
 
     async def replace_items(
@@ -77,25 +77,25 @@ class OrderService:
 
     async def advance(self, order_id: uuid.UUID, expected: OrderStatus) -> Order | None:
         """The status worker's timer fired. None: nothing to do (stale timer, or no order)."""
-        async with self.sessions.begin() as session:
-            order = await repository.get(session, order_id, lock=True)
+        async with self.engine.begin() as conn:
+            order = await repository.get(conn, order_id, lock=True)
             changed = order.advance(expected, now=_now()) if order else None
             if order is not None and changed is not None:
-                await repository.save(session, changed, was=order.version)
+                await repository.save(conn, changed, was=order.version)
             return changed
 
     async def read(self, order_id: uuid.UUID) -> Order:
         """The internal read the query side repairs from: deleted orders included."""
-        async with self.sessions() as session:
-            order = await repository.get(session, order_id)
+        async with self.engine.connect() as conn:
+            order = await repository.get(conn, order_id)
         if order is None:
             raise NotFound("No such order")
         return order
 
     async def page(self, after: uuid.UUID | None, limit: int) -> list[Order]:
         """Every order in id order, for the query side's rebuild."""
-        async with self.sessions() as session:
-            return await repository.page(session, after, limit)
+        async with self.engine.connect() as conn:
+            return await repository.page(conn, after, limit)
 
     async def _change(
         self,
@@ -105,8 +105,8 @@ class OrderService:
         change: Callable[[Order], Order],
     ) -> Order:
         """Lock the row, so concurrent writers take turns and none loses an update."""
-        async with self.sessions.begin() as session:
-            order = await repository.get(session, order_id, lock=True)
+        async with self.engine.begin() as conn:
+            order = await repository.get(conn, order_id, lock=True)
             if order is None or order.is_deleted or not actor.may_touch(order.user_id):
                 raise NotFound("No such order")  # another user's order does not exist for you
             if if_match is not None and if_match != order.version:
@@ -115,5 +115,5 @@ class OrderService:
                     details={"version": order.version, "status": order.status.value},
                 )
             changed = change(order)
-            await repository.save(session, changed, was=order.version)
+            await repository.save(conn, changed, was=order.version)
         return changed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 10) -> AsyncEngine:
@@ -24,10 +24,6 @@ def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 10) -> Asy
         pool_timeout=timeout,
         connect_args={"timeout": timeout, "command_timeout": 10},
     )
-
-
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

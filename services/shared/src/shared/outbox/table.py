@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.events import Envelope, Message
 
@@ -53,13 +53,13 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
-async def add_to_outbox(session: AsyncSession, table: Table, envelope: Envelope[Any]) -> None:
+async def add_to_outbox(conn: AsyncConnection, table: Table, envelope: Envelope[Any]) -> None:
     """Write the event in the caller's transaction. A trigger on the table notifies
     NOTIFY_CHANNEL, which wakes the relay when that transaction commits."""
     headers: dict[str, Any] = {}
     propagate.inject(headers)
     payload: Message = envelope.payload
-    await session.execute(
+    await conn.execute(
         insert(table),  # values apart: the statement's compiled form is cached
         {
             "event_id": envelope.event_id,
