@@ -47,10 +47,14 @@ def run(env: dict[str, str], processes_file: Path) -> int:
     names = [m.name for m in processes.migrations] + [s.name for s in processes.services]
     supervisor = Supervisor(env, width=max(len(n) for n in [*names, "nginx", "stack"]))
 
+    asked_by: list[str] = []  # the signal that asked to stop, said once the stop begins
+
     def stop(signum: int, _: FrameType | None) -> None:
-        if not supervisor.stopping.is_set():
-            say("stack", supervisor.width, f"{signal.Signals(signum).name}: stopping")
-            supervisor.stopping.set()
+        # Nothing but flags here: a handler that printed (under the output lock) could run
+        # while that lock is held, as when a second signal comes during the first's line,
+        # and wait for itself for ever. `uv run` passes a SIGTERM or Ctrl-C on, so they do.
+        asked_by.append(signal.Signals(signum).name)
+        supervisor.stopping.set()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -80,6 +84,8 @@ def run(env: dict[str, str], processes_file: Path) -> int:
         say("stack", supervisor.width, f"{died.name} exited ({died.process.returncode}): stopping")
         return 1
     finally:
+        if asked_by:
+            say("stack", supervisor.width, f"{asked_by[0]}: stopping")
         supervisor.stop_all()
         say("stack", supervisor.width, "stopped")
 
