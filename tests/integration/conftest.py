@@ -14,9 +14,10 @@ from fastapi import FastAPI
 from order_command.cli import MIGRATIONS
 from order_command.main import create_app
 from order_command.settings import OrderCommandSettings
+from shared.events import Role
 from tests.support.databases import fresh_database
 from tests.support.servers import Servers
-from tests.support.tokens import TEST_KEYS
+from tests.support.tokens import TEST_KEYS, Caller
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,26 @@ async def command_app(servers: Servers, orders_db_url: str) -> AsyncIterator[Fas
     app = create_app(make_settings(servers, orders_db_url), keys=TEST_KEYS)
     async with LifespanManager(app):
         yield app
+
+
+# Callers of the API: each a fresh user id with a token from the test key.
+
+
+@pytest.fixture
+def alice() -> Caller:
+    return Caller()
+
+
+@pytest.fixture
+def bob() -> Caller:
+    return Caller()
+
+
+@pytest.fixture
+def admin() -> Caller:
+    return Caller(Role.ADMIN)
+
+
+@pytest.fixture
+def service() -> Caller:
+    return Caller(Role.SERVICE)

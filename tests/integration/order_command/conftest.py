@@ -12,7 +12,6 @@ import pytest
 from fastapi import FastAPI
 
 from shared.db import asyncpg_dsn
-from shared.events import Role
 from tests.integration.conftest import make_settings as make_settings  # for test_faults
 from tests.support.tokens import Caller
 
@@ -22,26 +21,6 @@ async def client(command_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=command_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://orders") as http:
         yield http
-
-
-@pytest.fixture
-def alice() -> Caller:
-    return Caller()
-
-
-@pytest.fixture
-def bob() -> Caller:
-    return Caller()
-
-
-@pytest.fixture
-def admin() -> Caller:
-    return Caller(Role.ADMIN)
-
-
-@pytest.fixture
-def service() -> Caller:
-    return Caller(Role.SERVICE)
 
 
 def order_body(**overrides: Any) -> dict[str, Any]:

@@ -46,11 +46,6 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def alice() -> Caller:
-    return Caller()
-
-
-@pytest.fixture
 async def redis_proxy(servers: Servers) -> AsyncIterator[TcpProxy]:
     parts = urlsplit(servers.redis)
     proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379).start()

@@ -14,21 +14,10 @@ import pytest
 from redis.asyncio import Redis
 
 from order_query.projection import Projection
-from shared.events import Role
 from tests.integration.order_query.conftest import Query, create, until_projected
 from tests.support.tokens import Caller
 
 LIST_PATHS = ["/orders", "/orders/user/{id}", "/api/v1/orders/"]
-
-
-@pytest.fixture
-def alice() -> Caller:
-    return Caller()
-
-
-@pytest.fixture
-def admin() -> Caller:
-    return Caller(Role.ADMIN)
 
 
 async def change(

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from order_query.projection import history_key, order_key
-from shared.events import OrderStatus, Role
+from shared.events import OrderStatus
 from tests.integration.order_query.conftest import (
     Query,
     Rabbit,
@@ -25,21 +25,6 @@ from tests.support.tokens import Caller
 from tests.support.waiting import eventually
 
 READ_PATHS = ["/orders/{id}", "/orders/{id}/history", "/api/v1/orders/{id}/"]
-
-
-@pytest.fixture
-def alice() -> Caller:
-    return Caller()
-
-
-@pytest.fixture
-def bob() -> Caller:
-    return Caller()
-
-
-@pytest.fixture
-def admin() -> Caller:
-    return Caller(Role.ADMIN)
 
 
 async def test_the_owner_reads_the_order_as_order_command_answered_it(
