@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -16,7 +15,7 @@ from auth_service.service import AuthService
 from auth_service.settings import AuthSettings
 from auth_service.tokens import AccessTokenIssuer
 from shared.app import create_app as create_service_app
-from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
+from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from shared.db import create_engine, ping
 from shared.events import Envelope, UserRegistered
 from shared.outbox import OutboxRelay
@@ -76,17 +75,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             database_url=settings.auth_database_url.get_secret_value(),
             amqp_url=settings.rabbitmq_url.get_secret_value(),
         )
-        tasks = [
-            asyncio.create_task(connect_until_up(broker), name="messaging"),
-            asyncio.create_task(relay.run(), name="outbox-relay"),
-        ]
         try:
-            yield
+            async with messaging(broker, relay.run()):
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await broker.stop()
             await engine.dispose()
             hasher.close()
 

@@ -15,7 +15,7 @@ from order_command import api, consumers, idempotency
 from order_command.service import OrderService
 from order_command.settings import OrderCommandSettings
 from shared.app import create_app as create_service_app
-from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
+from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from shared.db import create_engine, ping
 from shared.events import Envelope, OrderCreated, OrderDeleted, OrderStatusChanged, OrderUpdated
 from shared.outbox import OutboxRelay
@@ -81,21 +81,12 @@ def create_app(
                     await idempotency.prune(engine)
                 await asyncio.sleep(600)
 
-        tasks = [
-            asyncio.create_task(
-                connect_until_up(broker, dead_letter_queues=[consumers.QUEUE_NAME]),
-                name="messaging",
-            ),
-            asyncio.create_task(relay.run(), name="outbox-relay"),
-            asyncio.create_task(prune_keys(), name="prune-idempotency-keys"),
-        ]
         try:
-            yield
+            async with messaging(
+                broker, relay.run(), prune_keys(), dead_letter_queues=[consumers.QUEUE_NAME]
+            ):
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await broker.stop()  # waits for in-flight messages (graceful_timeout)
             await http.aclose()
             await engine.dispose()
 

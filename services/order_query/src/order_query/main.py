@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,7 @@ from order_query.projection import Projection
 from order_query.queries import OrderQueries
 from order_query.settings import OrderQuerySettings
 from shared.app import create_app as create_service_app
-from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
+from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from shared.security import JwksKeys, KeySource, TokenVerifier
 from shared.service_tokens import ServiceTokens
 
@@ -91,18 +90,12 @@ def create_app(
             "redis": redis.ping,
             "rabbitmq": lambda: require_broker(broker),
         }
-        messaging = asyncio.create_task(
-            connect_until_up(
-                broker, dead_letter_queues=[consumers.ORDERS_QUEUE, consumers.USERS_QUEUE]
-            ),
-            name="messaging",
-        )
         try:
-            yield
+            async with messaging(
+                broker, dead_letter_queues=[consumers.ORDERS_QUEUE, consumers.USERS_QUEUE]
+            ):
+                yield
         finally:
-            messaging.cancel()
-            await asyncio.gather(messaging, return_exceptions=True)
-            await broker.stop()  # waits for in-flight messages (graceful_timeout)
             await http.aclose()
             await redis.aclose()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from aiormq import spec
@@ -75,6 +76,33 @@ async def connect_until_up(
                 raise asyncio.CancelledError from exc
             log.warning("RabbitMQ not reachable (%s); retrying in %.0f s", exc, retry_every)
             await asyncio.sleep(retry_every)
+
+
+@contextlib.asynccontextmanager
+async def messaging(
+    broker: RabbitBroker,
+    *background: Coroutine[Any, Any, None],
+    dead_letter_queues: Sequence[str] = (),
+    declare: Declare | None = None,
+) -> AsyncIterator[None]:
+    """A service's messaging for the length of the block (its lifespan): the broker connects
+    in the background (`connect_until_up`), beside `background`'s tasks (an outbox relay,
+    say). After the block, those are cancelled and the broker stops, letting in-flight
+    messages finish."""
+    tasks = [
+        asyncio.create_task(
+            connect_until_up(broker, dead_letter_queues=dead_letter_queues, declare=declare),
+            name="messaging",
+        ),
+        *(asyncio.create_task(job, name=getattr(job, "__qualname__", None)) for job in background),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await broker.stop()  # waits for in-flight messages (graceful_timeout)
 
 
 async def require_broker(broker: RabbitBroker) -> None:

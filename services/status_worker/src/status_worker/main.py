@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -10,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from shared.app import create_app as create_service_app
-from shared.broker import asyncapi_router, build_broker, connect_until_up, require_broker
+from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from status_worker import consumers
 from status_worker.metrics import TimerMetrics
 from status_worker.settings import StatusWorkerSettings
@@ -32,18 +31,10 @@ def create_app(settings: StatusWorkerSettings | None = None) -> FastAPI:
         app.state.dependency_timeout = settings.dependency_timeout
         app.state.readiness = {"rabbitmq": lambda: require_broker(broker)}
         log.info("timers wait %g s in %s", settings.status_advance_interval, topology.wait.name)
-        messaging = asyncio.create_task(
-            connect_until_up(
-                broker, dead_letter_queues=topology.consumed, declare=topology.declare
-            ),
-            name="messaging",
-        )
-        try:
+        async with messaging(
+            broker, dead_letter_queues=topology.consumed, declare=topology.declare
+        ):
             yield
-        finally:
-            messaging.cancel()
-            await asyncio.gather(messaging, return_exceptions=True)
-            await broker.stop()  # waits for in-flight messages (graceful_timeout)
 
     app = create_service_app(
         title="status_worker",
