@@ -1,13 +1,14 @@
 """The app factory every service starts from: error shapes, probes, metrics by route template."""
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import APIRouter, FastAPI
 from prometheus_client import generate_latest
 
-from shared.app import create_app
+from shared.app import GEN0_THRESHOLD, create_app
 from shared.errors import Conflict
 
 router = APIRouter()
@@ -94,3 +95,13 @@ async def test_a_request_id_is_kept_or_made() -> None:
         made = await client.get("/healthz")
     assert given.headers["x-request-id"] == "abc-123"
     assert len(made.headers["x-request-id"]) == 32
+
+
+async def test_the_collector_leaves_what_start_up_built_alone_while_the_app_runs() -> None:
+    before = gc.get_threshold()
+    async with _client(_app()) as client:
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == GEN0_THRESHOLD
+        assert (await client.get("/things/1")).status_code == 200
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import exc as sa_exc
@@ -25,6 +28,8 @@ from shared.trace_context import TraceContextMiddleware
 
 log = logging.getLogger(__name__)
 
+GEN0_THRESHOLD = 20_000  # allocations between two collections of the youngest generation
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 ReadinessCheck = Callable[[], Awaitable[object]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -52,7 +57,15 @@ def create_app(
     description: str = "",
 ) -> FastAPI:
     """Build a service's app. Its lifespan puts readiness checks in `app.state.readiness`."""
-    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=_frozen_after(lifespan),
+        # FastAPI's own OpenTelemetry layer would trace every request a second time, beside
+        # TraceContextMiddleware or FastAPIInstrumentor below (decision 47).
+        telemetry=NO_NATIVE_TELEMETRY,
+    )
     app.state.readiness = {}
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
@@ -67,6 +80,34 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _frozen_after(lifespan: Lifespan) -> Lifespan:
+    """The service's lifespan, then the collector tuned for a long-lived server.
+
+    What start-up built (modules, the app, its clients) lives as long as the process:
+    `gc.freeze()` moves it out of the collector's sight, so a full collection no longer
+    walks it. And a request allocates hundreds of containers that reference counting frees,
+    so collecting the young generation every 700 allocations (Python's default) mostly finds
+    nothing: every GEN0_THRESHOLD instead. Measured under load (decision 47): the collector
+    took a quarter of a read's CPU before, and order_command's CPU per create fell by 15%.
+    Both are undone when the app stops (a test process starts and stops many).
+    """
+
+    @contextlib.asynccontextmanager
+    async def tuned(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            threshold = gc.get_threshold()
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(GEN0_THRESHOLD, *threshold[1:])
+            try:
+                yield
+            finally:
+                gc.set_threshold(*threshold)
+                gc.unfreeze()
+
+    return tuned
 
 
 def _probes(registry: CollectorRegistry) -> APIRouter:
