@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import exc as sa_exc
 
+from order_command import repository
+from order_command.domain import Order
+from shared.db import create_engine
+from shared.events import OrderItem
+from shared.outbox import outbox_row
 from tests.integration.order_command.conftest import order_body
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
@@ -108,3 +116,42 @@ async def test_without_a_token_nothing_is_created(client: httpx.AsyncClient) -> 
 
 
 CreateOrder = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
+    orders_db: asyncpg.Connection,
+    orders_db_url: str,
+    alice: Caller,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A create is one statement without a transaction around it: when its event's insert
+    fails (here: an event id the outbox holds already), the order's insert must not stay."""
+
+    def new_order() -> Order:
+        return Order.create(
+            user_id=alice.id,
+            items=[OrderItem(name="tea", price=Decimal("2.50"), quantity=1)],
+            total_price=None,
+            now=datetime.now(UTC),
+        )
+
+    first, second = new_order(), new_order()
+    engine = create_engine(orders_db_url)
+    try:
+        async with engine.connect() as conn:
+            await repository.add(conn, first)
+            await conn.commit()
+        event_id = await orders_db.fetchval(
+            "select event_id from outbox where body->>'aggregate_id' = $1", str(first.id)
+        )
+        monkeypatch.setattr(
+            "order_command.repository.outbox_row",
+            lambda envelope: {**outbox_row(envelope), "event_id": event_id},
+        )
+        # As OrderService.create runs it: no transaction, each statement commits alone.
+        async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            with pytest.raises(sa_exc.IntegrityError):
+                await repository.add(conn, second)
+    finally:
+        await engine.dispose()
+    assert await orders_db.fetchval("select count(*) from orders where id = $1", second.id) == 0

@@ -53,19 +53,22 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
-async def add_to_outbox(conn: AsyncConnection, table: Table, envelope: Envelope[Any]) -> None:
-    """Write the event in the caller's transaction. A trigger on the table notifies
-    NOTIFY_CHANNEL, which wakes the relay when that transaction commits."""
+def outbox_row(envelope: Envelope[Any]) -> dict[str, Any]:
+    """The outbox row of an event, with the W3C trace context of the request writing it."""
     headers: dict[str, Any] = {}
     propagate.inject(headers)
     payload: Message = envelope.payload
-    await conn.execute(
-        insert(table),  # values apart: the statement's compiled form is cached
-        {
-            "event_id": envelope.event_id,
-            "exchange": payload.EXCHANGE,
-            "routing_key": payload.ROUTING_KEY,
-            "body": envelope.model_dump(mode="json"),
-            "headers": headers,
-        },
-    )
+    return {
+        "event_id": envelope.event_id,
+        "exchange": payload.EXCHANGE,
+        "routing_key": payload.ROUTING_KEY,
+        "body": envelope.model_dump(mode="json"),
+        "headers": headers,
+    }
+
+
+async def add_to_outbox(conn: AsyncConnection, table: Table, envelope: Envelope[Any]) -> None:
+    """Write the event in the caller's transaction. A trigger on the table notifies
+    NOTIFY_CHANNEL, which wakes the relay when that transaction commits."""
+    # values apart: the statement's compiled form is cached
+    await conn.execute(insert(table), outbox_row(envelope))
