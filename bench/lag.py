@@ -12,7 +12,10 @@ keeps its own pace, whatever the answers take). Meanwhile this process
 
 `created_at` is stamped by order_command before its transaction, so both lags include the
 write's own transaction: they are upper bounds of "commit to broker" and "commit to
-readable". The ceiling, in the same run before the load: a bare aio-pika publisher sending
+readable". The **commit to confirm** lag is read from the outbox rows themselves once the
+load is over: `published_at` (set by the relay after the broker confirmed the batch) minus
+the row's `created_at` (the start of the create's one statement, which commits as it ends).
+The ceiling, in the same run before the load: a bare aio-pika publisher sending
 timestamped persistent messages with confirms into a quorum queue at the same rate, and a
 consumer of that queue: the least time any event takes through RabbitMQ on this machine.
 """
@@ -30,12 +33,15 @@ from datetime import datetime
 from typing import Any
 
 import aio_pika
+import asyncpg
 import httpx
 from bench import deployment
 from bench.creates import ORDER
 from bench.measure import percentile
 from bench.processes import Children
 from bench.report import Section, table
+
+from shared.db import asyncpg_dsn
 
 POLL_EVERY = 0.005  # seconds between two reads of the list, for a sampled order
 GIVE_UP_AFTER = 10.0  # seconds: a sampled order not listed by then counts as missing
@@ -116,9 +122,30 @@ def _created_at(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(event["payload"]["created_at"]).timestamp()
 
 
+async def _commit_to_confirm(up: deployment.Platform, since: float) -> Lags:
+    """Each `order.created` row written since `since`: broker confirm minus its write."""
+    lags = Lags()
+    conn = await asyncpg.connect(asyncpg_dsn(up.env["ORDERS_DATABASE_URL"]))
+    try:
+        rows = await conn.fetch(
+            "select extract(epoch from published_at - created_at)::float8 as lag from outbox"
+            " where routing_key = 'order.created' and created_at >= to_timestamp($1)"
+            " order by id",
+            since,
+        )
+    finally:
+        await conn.close()
+    for row in rows:
+        if row["lag"] is None:
+            lags.missing += 1
+        else:
+            lags.values.append(row["lag"])
+    return lags
+
+
 async def _platform_lags(
     up: deployment.Platform, token: str, budget: Budget
-) -> tuple[Lags, Lags, LoadSummary, int]:
+) -> tuple[Lags, Lags, Lags, LoadSummary, int]:
     outbox, projection = Lags(), Lags()
     measure_from = time.time() + budget.warmup_seconds
     sample_every = max(1, budget.rate // budget.samples_per_second)
@@ -196,7 +223,8 @@ async def _platform_lags(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*polls), GIVE_UP_AFTER)
         outbox.missing = max(0, expected - seen)
-    return outbox, projection, load, seen
+    confirmed = await _commit_to_confirm(up, measure_from)
+    return confirmed, outbox, projection, load, seen
 
 
 async def _bare_broker_hop(url: str, budget: Budget) -> Lags:
@@ -251,6 +279,7 @@ async def _bare_broker_hop(url: str, budget: Budget) -> Lags:
 class Level:
     budget: Budget
     bare: Lags
+    confirmed: Lags
     outbox: Lags
     projection: Lags
     load: LoadSummary
@@ -259,6 +288,7 @@ class Level:
     def rows(self) -> dict[str, Lags]:
         return {
             "bare broker hop": self.bare,
+            "commit to confirm": self.confirmed,
             "outbox lag": self.outbox,
             "projection": self.projection,
         }
@@ -272,8 +302,8 @@ def run(*, quick: bool) -> Section:
         token = up.log_in()
         for budget in QUICK if quick else FULL:
             bare = asyncio.run(_bare_broker_hop(up.rabbitmq_url, budget))
-            outbox, projection, load, seen = asyncio.run(_platform_lags(up, token, budget))
-            levels.append(Level(budget, bare, outbox, projection, load, seen))
+            lags = asyncio.run(_platform_lags(up, token, budget))
+            levels.append(Level(budget, bare, *lags))
             up.require_alive()
     return _section(levels)
 
@@ -297,6 +327,9 @@ def _section(levels: list[Level]) -> Section:
         "the gateway (open loop: workers at 10 creates/s each, keeping their own pace); the "
         "first seconds are not counted.",
         "",
+        "- **commit to confirm** (the outbox lag as the issue defines it): from the outbox "
+        "rows, `published_at` (set once the broker confirmed the row's batch) minus "
+        "`created_at` (the start of the create's single statement, which commits at its end).",
         "- **outbox lag**: a create's `order.created` arriving at a consumer of the benchmark's "
         "own, minus the order's `created_at` (stamped before the write's transaction).",
         f"- **projection**: for about {samples} creates a second, the first time "
