@@ -46,4 +46,5 @@ replay-dead-letters: deps  ## move order_query's dead-lettered events back: [QUE
 	@$(RUN) order-query replay-dead-letters --queue $(or $(QUEUE),orders)
 
 bench: deps  ## the benchmarks in bench/ (writes bench/RESULTS.md)
+	@$(RUN) python deploy/local_stack.py check
 	@$(RUN) python bench/run.py

@@ -1,8 +1,9 @@
 """Benchmark `lag`: how soon after a create its event is on the broker, and the order is
 readable through the gateway, while creates arrive at a steady rate.
 
-`hey` sends POST /orders through the gateway at a fixed rate (open loop: each of its workers
-keeps its own pace, whatever the answers take). Meanwhile this process
+`wrk` sends POST /orders through the gateway at a steady rate: Poisson arrivals, as from
+independent users (bench/load.py; a pacer that sends every worker's request on the same tick
+measures its own bursts instead). Meanwhile this process
 - consumes `order.created` from a queue of its own bound to `orders.events`: the **outbox
   lag** of a create is the moment its event arrives here minus the order's `created_at`;
 - for a sample of the creates, asks `GET /orders?created_from=T&created_to=T` (T its
@@ -25,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,8 +34,10 @@ from typing import Any
 import aio_pika
 import asyncpg
 import httpx
-from bench import deployment
+from bench import deployment, processes
 from bench.creates import ORDER
+from bench.load import LoadResult, Requests, drive, wrk_binary
+from bench.machine import group_cpu_seconds, machine_busy_seconds, server_cpu_seconds
 from bench.measure import percentile
 from bench.processes import Children
 from bench.report import Section, table
@@ -56,17 +57,20 @@ class Budget:
     samples_per_second: int  # sampled orders whose projection lag is measured
 
     @property
-    def workers(self) -> int:
-        """hey's workers, each at 10 creates/s (a request may take up to 100 ms on time)."""
-        return max(1, self.rate // 10)
+    def clients(self) -> int:
+        """wrk's connections, each 5 creates/s on average (a 200 ms mean gap, so an answer's
+        few milliseconds hardly slow a connection's pace)."""
+        return max(4, self.rate // 5)
 
 
-# The target's rate, and one this machine sustains with the whole platform on it, first.
-FULL = (
-    Budget(rate=200, seconds=30, warmup_seconds=5, samples_per_second=20),
-    Budget(rate=500, seconds=30, warmup_seconds=5, samples_per_second=20),
+# Rising rates up to the target's (500/s), to show where this 2-core machine, which runs the
+# whole platform, its servers and the load generator, stops keeping up.
+FULL = tuple(
+    Budget(rate=rate, seconds=20, warmup_seconds=5, samples_per_second=20)
+    for rate in (200, 300, 400, 500)
 )
 QUICK = (Budget(rate=100, seconds=6, warmup_seconds=2, samples_per_second=10),)
+CPU_OF = ("order_command", "order_query", "status_worker")  # charged per create, with servers
 
 
 @dataclass
@@ -89,33 +93,45 @@ class Lags:
 
 
 @dataclass
-class LoadSummary:
-    requests_per_second: float
-    statuses: dict[str, int]
-    p50_ms: float
-    p99_ms: float
+class CpuPerCreate:
+    """Milliseconds of CPU per answered create, over the whole load, warm-up included."""
+
+    machine: float
+    servers: float  # Postgres, RabbitMQ, Redis
+    services: dict[str, float]
+    busy_cores: float  # the whole machine's, on average
 
 
-def _hey_binary() -> str:
-    hey = shutil.which("hey")
-    if hey is None:
-        raise RuntimeError("hey is not installed: apt-get install -y hey (it paces the creates)")
-    return hey
+class CpuMeter:
+    def __init__(self, up: deployment.Platform) -> None:
+        self.groups = {name: up.services[name].pgid for name in CPU_OF}
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        return {
+            "machine": machine_busy_seconds(),
+            "servers": server_cpu_seconds(),
+            "wall": time.monotonic(),
+            **{name: group_cpu_seconds(pgid) for name, pgid in self.groups.items()},
+        }
+
+    def per_create(self, creates: int) -> CpuPerCreate:
+        end = self._read()
+        spent = {k: end[k] - self.start[k] for k in end}
+        ms = {k: 1000 * v / max(1, creates) for k, v in spent.items()}
+        return CpuPerCreate(
+            machine=ms["machine"],
+            servers=ms["servers"],
+            services={name: ms[name] for name in self.groups},
+            busy_cores=spent["machine"] / spent["wall"],
+        )
 
 
-def _parse_hey(output: str) -> LoadSummary:
-    def seconds(pct: int) -> float:
-        found = re.search(rf"\b{pct}% in ([0-9.]+) secs", output)
-        return 1000 * float(found.group(1)) if found else float("nan")
-
-    rate = re.search(r"Requests/sec:\s+([0-9.]+)", output)
-    statuses = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", output))
-    return LoadSummary(
-        requests_per_second=float(rate.group(1)) if rate else float("nan"),
-        statuses={code: int(count) for code, count in statuses.items()},
-        p50_ms=seconds(50),
-        p99_ms=seconds(99),
-    )
+def _wrk_binary() -> str:
+    wrk = wrk_binary()
+    if wrk is None:
+        raise RuntimeError("wrk is not installed: apt-get install -y wrk (it paces the creates)")
+    return wrk
 
 
 def _created_at(event: dict[str, Any]) -> float:
@@ -145,7 +161,7 @@ async def _commit_to_confirm(up: deployment.Platform, since: float) -> Lags:
 
 async def _platform_lags(
     up: deployment.Platform, token: str, budget: Budget
-) -> tuple[Lags, Lags, Lags, LoadSummary, int]:
+) -> tuple[Lags, Lags, Lags, LoadResult, CpuPerCreate, int]:
     outbox, projection = Lags(), Lags()
     measure_from = time.time() + budget.warmup_seconds
     sample_every = max(1, budget.rate // budget.samples_per_second)
@@ -193,29 +209,21 @@ async def _platform_lags(
                 poll.add_done_callback(polls.discard)
 
         await queue.consume(on_event, no_ack=True)
-        hey = await asyncio.create_subprocess_exec(
-            _hey_binary(),
-            "-z",
-            f"{budget.warmup_seconds + budget.seconds:g}s",
-            "-c",
-            str(budget.workers),
-            "-q",
-            f"{budget.rate / budget.workers:g}",
-            "-m",
-            "POST",
-            "-T",
-            "application/json",
-            "-H",
-            f"Authorization: Bearer {token}",
-            "-d",
-            json.dumps(ORDER),
-            f"{up.url}/orders",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+        seconds = budget.warmup_seconds + budget.seconds
+        meter = CpuMeter(up)
+        load = await asyncio.to_thread(
+            drive,
+            up.url,
+            Requests.json_post("/orders", json.dumps(ORDER), headers),
+            clients=budget.clients,
+            seconds=seconds,
+            max_requests=round(2 * budget.rate * seconds) + 100,
+            generator="wrk",
+            work_dir=processes.RUN_DIR,
+            pace=budget.rate,
         )
-        output, _ = await hey.communicate()
-        load = _parse_hey(output.decode(errors="replace"))
-        expected = load.statuses.get("201", 0)
+        cpu = meter.per_create(load.ok)
+        expected = load.ok
         if seen >= expected:
             all_seen.set()
         with contextlib.suppress(TimeoutError):  # the last events may still be on their way
@@ -224,7 +232,7 @@ async def _platform_lags(
             await asyncio.wait_for(asyncio.gather(*polls), GIVE_UP_AFTER)
         outbox.missing = max(0, expected - seen)
     confirmed = await _commit_to_confirm(up, measure_from)
-    return confirmed, outbox, projection, load, seen
+    return confirmed, outbox, projection, load, cpu, seen
 
 
 async def _bare_broker_hop(url: str, budget: Budget) -> Lags:
@@ -282,7 +290,8 @@ class Level:
     confirmed: Lags
     outbox: Lags
     projection: Lags
-    load: LoadSummary
+    load: LoadResult
+    cpu: CpuPerCreate
     seen: int
 
     def rows(self) -> dict[str, Lags]:
@@ -295,7 +304,7 @@ class Level:
 
 
 def run(*, quick: bool) -> Section:
-    _hey_binary()
+    _wrk_binary()
     levels = []
     with Children() as children:
         up = deployment.start(children)
@@ -314,7 +323,8 @@ def _section(levels: list[Level]) -> Section:
         "levels": [
             {
                 "budget": vars(level.budget),
-                "load": vars(level.load),
+                "load": level.load.as_dict(),
+                "cpu_ms_per_create": vars(level.cpu),
                 "events_seen": level.seen,
                 **{name: lags.summary() for name, lags in level.rows().items()},
             }
@@ -323,9 +333,10 @@ def _section(levels: list[Level]) -> Section:
     }
     samples = levels[0].budget.samples_per_second
     section.add(
-        "The whole platform as in `creates`. At each rate, `hey` sends POST /orders through "
-        "the gateway (open loop: workers at 10 creates/s each, keeping their own pace); the "
-        "first seconds are not counted.",
+        "The whole platform as in `creates`. At each rate, `wrk` sends POST /orders through "
+        "the gateway as Poisson arrivals at that rate (connections at 5 creates/s each on "
+        "average, waiting an exponential time before each request); the first "
+        f"{levels[0].budget.warmup_seconds:g} s are not counted.",
         "",
         "- **commit to confirm** (the outbox lag as the issue defines it): from the outbox "
         "rows, `published_at` (set once the broker confirmed the row's batch) minus "
@@ -347,7 +358,7 @@ def _section(levels: list[Level]) -> Section:
             rows.append(
                 [
                     level.budget.rate,
-                    level.load.requests_per_second,
+                    level.load.ok_per_second,
                     name,
                     int(s["count"]),
                     int(s["missing"]),
@@ -373,13 +384,16 @@ def _section(levels: list[Level]) -> Section:
             rows,
         )
     )
-    section.add(
-        *[
-            f"- At {level.budget.rate}/s asked: {level.load.requests_per_second:.0f} requests/s "
-            f"answered ({', '.join(f'{n} x {c}' for c, n in sorted(level.load.statuses.items()))}"
-            f"), p50 {level.load.p50_ms:.1f} ms, p99 {level.load.p99_ms:.1f} ms."
-            for level in levels
-        ],
-        "",
-    )
+    section.add(*(_load_note(level) for level in levels), "")
     return section
+
+
+def _load_note(level: Level) -> str:
+    cpu, load = level.cpu, level.load
+    services = ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.services.items())
+    return (
+        f"- At {level.budget.rate}/s asked: {load.ok_per_second:.0f} creates/s answered "
+        f"({load.failed} failed), p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms; "
+        f"{cpu.busy_cores:.2f} of 2 cores busy, {cpu.machine:.2f} ms of CPU per create on the "
+        f"whole machine (Postgres, RabbitMQ and Redis {cpu.servers:.2f}; {services})."
+    )

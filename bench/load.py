@@ -1,8 +1,14 @@
-"""Closed-loop HTTP load: N clients, each sending its next request when the last one answered.
+"""HTTP load: N clients, each sending its next request when the last one answered.
 
 `wrk` (C, one thread) when it is installed; otherwise an httpx async client in this process.
 Both stop at a request count or a duration, whichever comes first, and report the CPU they
 used themselves, since on 2 cores every bit of it is taken from the server.
+
+With `pace` (wrk only), requests arrive at that rate as a Poisson process instead of as fast
+as the server answers: before each request a client waits a random time, exponentially
+distributed with a mean of clients / pace. That is how independent users arrive; a pacer
+that ticks every client at once (as `hey -q` does) sends bursts of N requests together, and
+measures the queue the burst makes rather than the platform.
 """
 
 from __future__ import annotations
@@ -76,9 +82,13 @@ def drive(
     max_requests: int,
     generator: str,
     work_dir: Path,
+    pace: float | None = None,
 ) -> LoadResult:
+    """`pace`: requests per second in all, as Poisson arrivals (wrk only); None: closed loop."""
     if generator == "wrk":
-        return _drive_wrk(base_url, requests, clients, seconds, max_requests, work_dir)
+        return _drive_wrk(base_url, requests, clients, seconds, max_requests, work_dir, pace)
+    if pace is not None:
+        raise ValueError("paced load needs wrk (apt-get install -y wrk)")
     return asyncio.run(_drive_httpx(base_url, requests, clients, seconds, max_requests))
 
 
@@ -115,6 +125,17 @@ done = function(summary, latency, requests)
 end
 """
 
+# Appended when paced: wrk waits `delay()` ms before each request of a connection (its first
+# too, so the connections start spread out). The gaps of one connection are exponential with
+# mean clients / pace, so the merged arrivals are Poisson at `pace` per second (a little
+# under it: a connection's gap starts when its answer came).
+_WRK_PACING = """
+local mean_gap_ms = %(mean_gap_ms).6f
+delay = function()
+  return -mean_gap_ms * math.log(1 - math.random())
+end
+"""
+
 
 def _lua_string(text: str) -> str:
     """A Lua string literal: JSON's escapes are Lua's for printable ASCII."""
@@ -130,6 +151,7 @@ def _drive_wrk(
     seconds: float,
     max_requests: int,
     work_dir: Path,
+    pace: float | None = None,
 ) -> LoadResult:
     work_dir.mkdir(parents=True, exist_ok=True)
     script = work_dir / "requests.lua"
@@ -144,6 +166,7 @@ def _drive_wrk(
             ),
             "max_requests": max_requests,
         }
+        + (_WRK_PACING % {"mean_gap_ms": 1000 * clients / pace} if pace else "")
     )
     argv = [
         wrk_binary() or "wrk",
