@@ -13,7 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from order_query.projection import Projection
+from order_query.projection import Projection, order_key
 from tests.integration.order_query.conftest import Query, create, until_projected
 from tests.support.tokens import Caller
 
@@ -162,6 +162,40 @@ async def test_orders_created_at_the_same_instant_are_each_served_once(
     assert [i for page in pages for i in page] == sorted(
         (str(o["id"]) for o in orders), reverse=True
     )
+
+
+@pytest.mark.parametrize("filters", [{}, {"min_total": "0"}], ids=["index only", "on total"])
+async def test_an_index_entry_whose_order_is_gone_is_passed_over(
+    query: Query, redis: Redis, admin: Caller, filters: dict[str, str]
+) -> None:
+    """Never so while an order and its indexes are written together; a page must still go
+    on past it, not stop or fail."""
+    owner = str(uuid.uuid4())
+    start = datetime.now(UTC) - timedelta(days=300)
+    orders: list[dict[str, Any]] = [
+        {
+            "id": str(uuid.uuid4()),
+            "user_id": owner,
+            "items": [{"name": "tea", "price": "1.00", "quantity": 1}],
+            "total_price": "1.00",
+            "status": "PENDING",
+            "version": 1,
+            "is_deleted": False,
+            "created_at": (start + timedelta(seconds=n)).isoformat(),
+            "updated_at": (start + timedelta(seconds=n)).isoformat(),
+        }
+        for n in range(5)
+    ]
+    projection = Projection(redis)
+    for order in orders:
+        assert await projection.put(order)
+    lost = orders[3]["id"]
+    await redis.delete(order_key(lost))
+
+    pages = await every_page(query, admin, user_id=owner, limit=2, **filters)
+
+    served = [i for page in pages for i in page]
+    assert served == [o["id"] for o in reversed(orders) if o["id"] != lost]
 
 
 async def test_a_status_filter_reads_its_own_index_not_every_order(

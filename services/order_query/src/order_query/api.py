@@ -65,10 +65,7 @@ async def _page(
 
 def _list_response(page: Page) -> Response:
     """The stored orders joined as they are: no parsing, no re-serialising."""
-    body = b'{"items":[%s],"next_cursor":%s}' % (
-        b",".join(page.orders),
-        json.dumps(page.next_cursor).encode(),
-    )
+    body = b'{"items":[%s],"next_cursor":%s}' % (page.items, json.dumps(page.next_cursor).encode())
     return Response(body, media_type=JSON)
 
 
@@ -108,7 +105,7 @@ async def order_history(order_id: uuid.UUID, principal: CurrentPrincipal, querie
 async def list_orders_v1(principal: CurrentPrincipal, queries: Queries, params: Params) -> Any:
     user_id = str(params.user_id) if params.user_id else None
     page = await _page(queries, principal, params, user_id)
-    items = [_legacy(json.loads(raw)) for raw in page.orders]
+    items = [_legacy(order) for order in json.loads(b"[%s]" % page.items)]
     return JSONResponse({"items": items, "next_cursor": page.next_cursor})
 
 

@@ -12,6 +12,11 @@ Keys (prefix `oq:`):
   a list and its status filter read one index
 - `order:{id}:history`: a hash of history entries by version
 - `user:{id}`: a hash of the user's name, email and role (from `user.registered`)
+
+A page of a list is one script (`_NEWEST`): the index's ids and their orders in one round
+trip, the orders' JSON joined in Redis into the one string the answer is built around. It
+reads order keys named by the index, not passed as KEYS: the projection is one Redis, not a
+cluster.
 """
 
 from __future__ import annotations
@@ -23,12 +28,51 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
 from redis.exceptions import WatchError
 
 from order_query.folding import Verdict, fold, history_entry, judge, snapshot_entry
 
 PREFIX = "oq:"
 ALL = f"{PREFIX}orders"
+
+# KEYS[1]: an index. ARGV: the order keys' prefix, the top and bottom scores, the page's size,
+# and the cursor's score and id ("" and "": from the top). Newest first; ids that share a
+# score go by id, downwards, as ZREVRANGEBYSCORE gives them. Answers the orders' JSON joined
+# by commas, and the score and id of the last id of the page when another follows (else nil).
+# A page holds fewer orders than asked when an id of the index has no order (never, while
+# the order and its indexes are written together): its cursor still goes on from there.
+_NEWEST = """
+local index, prefix, top, bottom = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local limit, after_score, after_id = tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local ids, scores = {}, {}
+if after_score ~= '' then
+  local ties = redis.call('ZREVRANGEBYSCORE', index, after_score, after_score, 'WITHSCORES')
+  for i = 1, #ties, 2 do
+    if ties[i] < after_id and #ids <= limit then
+      ids[#ids + 1], scores[#scores + 1] = ties[i], ties[i + 1]
+    end
+  end
+  top = '(' .. after_score
+end
+if #ids <= limit then
+  local below = redis.call('ZREVRANGEBYSCORE', index, top, bottom, 'WITHSCORES',
+                           'LIMIT', 0, limit + 1 - #ids)
+  for i = 1, #below, 2 do
+    ids[#ids + 1], scores[#scores + 1] = below[i], below[i + 1]
+  end
+end
+local shown = math.min(limit, #ids)
+if shown == 0 then return {'', false, false} end
+local keys = {}
+for i = 1, shown do keys[i] = prefix .. ids[i] end
+local found = {}
+for _, order in ipairs(redis.call('MGET', unpack(keys))) do
+  if order then found[#found + 1] = order end
+end
+if #ids > limit then return {table.concat(found, ','), scores[limit], ids[limit]} end
+return {table.concat(found, ','), false, false}
+"""
 
 
 def order_key(order_id: str) -> str:
@@ -70,6 +114,29 @@ class Outcome(Enum):
 class Projection:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._newest: AsyncScript = redis.register_script(_NEWEST)
+
+    async def newest(
+        self, index: str, top: float, bottom: float, limit: int, after: tuple[float, str] | None
+    ) -> tuple[bytes, tuple[float, str] | None]:
+        """Up to `limit` orders of `index` from score `top` down to `bottom`, after `after`
+        (a score and an id): their JSON joined by commas, and where the next page starts
+        (None: nothing follows)."""
+        score, order_id = after if after else ("", "")
+        joined, last_score, last_id = await self._newest(
+            keys=[index],
+            args=[
+                order_key(""),
+                repr(top),
+                repr(bottom),
+                limit,
+                repr(score) if after else "",
+                order_id,
+            ],
+        )
+        if last_score is None:
+            return joined, None
+        return joined, (float(last_score), last_id.decode())
 
     async def apply(self, event: dict[str, Any]) -> Outcome:
         order_id = str(event["aggregate_id"])
