@@ -10,7 +10,7 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from order_query.cli import rebuild
-from order_query.projection import Projection
+from order_query.projection import Outcome, Projection
 from shared.events import OrderStatus, Role
 from tests.integration.order_query.conftest import (
     ORDERS,
@@ -251,3 +251,53 @@ async def test_after_redis_loses_everything_rebuild_restores_every_order_while_r
         assert set(answers) == {200}, "every read answered while the rebuild ran"
         for order in every:  # the changes made meanwhile may still be on their way
             await until_projected(redis, await held(command, order["id"]))
+
+
+async def test_an_event_never_overwrites_a_write_made_after_it_read_the_order(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another consumer applies v2 between this one's read (v1) and its write: this one's
+    write is refused, its event judged again (now old), and v2 stays."""
+    order_id, user_id, now = str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC).isoformat()
+    created = {
+        "id": order_id,
+        "user_id": user_id,
+        "items": [{"name": "tea", "price": "1.00", "quantity": 1}],
+        "total_price": "1.00",
+        "status": "PENDING",
+        "version": 1,
+        "is_deleted": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+    def changed(to_status: str) -> dict[str, object]:
+        return {
+            "event_id": str(uuid.uuid4()),
+            "type": "order.status_changed",
+            "aggregate_id": order_id,
+            "version": 2,
+            "occurred_at": now,
+            "payload": {"from_status": "PENDING", "to_status": to_status, "changed_by": None},
+        }
+
+    projection, other = Projection(redis), Projection(redis)
+    assert await projection.put(created)
+    read = projection.get
+    raced = False
+
+    async def read_then_race(key: str) -> bytes | None:
+        nonlocal raced
+        raw = await read(key)
+        if not raced:
+            raced = True
+            assert await other.apply(changed("PAID")) is Outcome.APPLIED
+        return raw
+
+    monkeypatch.setattr(projection, "get", read_then_race)
+    assert await projection.apply(changed("CANCELED")) is Outcome.IGNORED
+
+    stored = await projected(redis, order_id)
+    assert stored is not None and (stored["status"], stored["version"]) == ("PAID", 2)
+    assert await redis.zscore("oq:orders:PAID", order_id) is not None
+    assert await redis.zscore("oq:orders:CANCELED", order_id) is None

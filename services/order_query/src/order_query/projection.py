@@ -1,9 +1,12 @@
 """The Redis projection: each order as of its latest version, the indexes the lists read,
 each order's history, and the names of users.
 
-Applying an event is one optimistic transaction (WATCH the order's key, check the version,
-MULTI ... EXEC), so two consumer processes never interleave on one order: if another
-process wrote the order in between, EXEC fails and the event is judged again.
+Applying an event is an optimistic compare-and-set: read the order, judge the event's version
+and fold it in here, then one script (`_WRITE_IF_UNCHANGED`) writes the order, the indexes
+it enters and leaves, and its history entry, only if the order is still what was read. Two
+consumer processes never interleave on one order: if another wrote it in between, nothing
+is written and the event is judged again. Two round trips, where WATCH, GET and MULTI ...
+EXEC made three.
 
 Keys (prefix `oq:`):
 - `order:{id}`: the order's JSON, exactly as the API answers it
@@ -27,14 +30,30 @@ from enum import Enum
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
-from redis.exceptions import WatchError
 
 from order_query.folding import Verdict, fold, history_entry, judge, snapshot_entry
 
 PREFIX = "oq:"
 ALL = f"{PREFIX}orders"
+
+# KEYS: the order, its history, the indexes it leaves, then those it enters. ARGV: the order's
+# JSON as it was read ("" for none), its new JSON, how many indexes it leaves, its id, its
+# score, the history field and entry, and "keep" to leave an entry already there (HSETNX).
+# Answers 1 once written, 0 (nothing written) if the order is no longer what was read.
+_WRITE_IF_UNCHANGED = """
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+local leaving = tonumber(ARGV[3])
+for i = 3, 2 + leaving do redis.call('ZREM', KEYS[i], ARGV[4]) end
+for i = 3 + leaving, #KEYS do redis.call('ZADD', KEYS[i], ARGV[5], ARGV[4]) end
+if ARGV[8] == 'keep' then
+  redis.call('HSETNX', KEYS[2], ARGV[6], ARGV[7])
+else
+  redis.call('HSET', KEYS[2], ARGV[6], ARGV[7])
+end
+return 1
+"""
 
 # KEYS[1]: an index. ARGV: the order keys' prefix, the top and bottom scores, the page's size,
 # and the cursor's score and id ("" and "": from the top). Newest first; ids that share a
@@ -114,6 +133,7 @@ class Outcome(Enum):
 class Projection:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._write: AsyncScript = redis.register_script(_WRITE_IF_UNCHANGED)
         self._newest: AsyncScript = redis.register_script(_NEWEST)
 
     async def newest(
@@ -140,67 +160,62 @@ class Projection:
 
     async def apply(self, event: dict[str, Any]) -> Outcome:
         order_id = str(event["aggregate_id"])
-        key = order_key(order_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    current = json.loads(raw) if raw else None
-                    verdict = judge(current["version"] if current else 0, event["version"])
-                    if verdict is Verdict.GAP:
-                        return Outcome.GAP
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    entry = json.dumps(history_entry(event))
-                    if verdict is Verdict.OLD:
-                        # Its state is in already, but its history entry may not be (it
-                        # arrived after a repair): add it, or replace a snapshot's.
-                        pipe.hset(history_key(order_id), str(event["version"]), entry)
-                        await pipe.execute()
-                        return Outcome.IGNORED
-                    order = fold(current, event)
-                    self._write(pipe, order, current)
-                    pipe.hset(history_key(order_id), str(event["version"]), entry)
-                    await pipe.execute()
-                    return Outcome.APPLIED
-                except WatchError:
-                    continue
+        while True:
+            raw = await self.get(order_id)
+            current = json.loads(raw) if raw else None
+            verdict = judge(current["version"] if current else 0, event["version"])
+            if verdict is Verdict.GAP:
+                return Outcome.GAP
+            entry = json.dumps(history_entry(event))
+            if verdict is Verdict.OLD:
+                # Its state is in already (and stays: versions only grow), but its history
+                # entry may not be (it arrived after a repair): add it, or replace a snapshot's.
+                await self.redis.hset(history_key(order_id), str(event["version"]), entry)
+                return Outcome.IGNORED
+            if await self._write_if_unchanged(raw, current, fold(current, event), entry):
+                return Outcome.APPLIED
 
     async def put(self, order: dict[str, Any]) -> bool:
         """Store the command side's state of an order, unless the projection is as new
         already. Its version gets a snapshot entry in the history if no event gave one."""
-        key = order_key(str(order["id"]))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    current = json.loads(raw) if raw else None
-                    if current and current["version"] >= order["version"]:
-                        return False
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    self._write(pipe, order, current)
-                    pipe.hsetnx(
-                        history_key(str(order["id"])),
-                        str(order["version"]),
-                        json.dumps(snapshot_entry(order)),
-                    )
-                    await pipe.execute()
-                    return True
-                except WatchError:
-                    continue
+        while True:
+            raw = await self.get(str(order["id"]))
+            current = json.loads(raw) if raw else None
+            if current and current["version"] >= order["version"]:
+                return False
+            entry = json.dumps(snapshot_entry(order))
+            if await self._write_if_unchanged(raw, current, order, entry, keep_entry=True):
+                return True
 
-    @staticmethod
-    def _write(pipe: Pipeline, order: dict[str, Any], previous: dict[str, Any] | None) -> None:
-        """The order and its indexes. What `previous` was in is known from its own state,
-        which was written in the same transaction as its indexes."""
+    async def _write_if_unchanged(
+        self,
+        raw: bytes | None,
+        previous: dict[str, Any] | None,
+        order: dict[str, Any],
+        entry: str,
+        *,
+        keep_entry: bool = False,
+    ) -> bool:
+        """The order, its indexes and its version's history entry, if the stored order is
+        still `raw`. What `previous` was in is known from its own state, which was written
+        with its indexes."""
         order_id = str(order["id"])
-        pipe.set(order_key(order_id), json.dumps(order, separators=(",", ":")))
         was, now = indexes(previous) if previous else set(), indexes(order)
-        for key in sorted(was - now):
-            pipe.zrem(key, order_id)
-        for key in sorted(now - was):
-            pipe.zadd(key, {order_id: score(order)})
+        leaving, entering = sorted(was - now), sorted(now - was)
+        written = await self._write(
+            keys=[order_key(order_id), history_key(order_id), *leaving, *entering],
+            args=[
+                raw or b"",
+                json.dumps(order, separators=(",", ":")),
+                len(leaving),
+                order_id,
+                repr(score(order)),
+                str(order["version"]),
+                entry,
+                "keep" if keep_entry else "replace",
+            ],
+        )
+        return bool(written)
 
     async def get(self, order_id: str) -> bytes | None:
         return cast("bytes | None", await self.redis.get(order_key(order_id)))
