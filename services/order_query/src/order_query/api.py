@@ -6,8 +6,10 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
 from order_query.queries import Filters, OrderQueries, Page
 from order_query.schemas import (
@@ -33,7 +35,41 @@ async def _queries(request: Request) -> OrderQueries:
 
 
 Queries = Annotated[OrderQueries, Depends(_queries)]
-Params = Annotated[ListParams, Query()]
+
+
+async def _list_params(request: Request) -> ListParams:
+    """The list's query string, validated by pydantic in one call. FastAPI reads a query
+    model field by field, asking each field's type on every request whether it is a list:
+    65 us a request against 20 here, a tenth of a list's whole cost (decision 52)."""
+    try:
+        return ListParams.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+        ) from None
+
+
+def _query_parameters(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI parameters FastAPI would list for `model` as a query model, for a route
+    that validates its query string itself (`openapi_extra`)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    required = set(schema.get("required", ()))
+    return {
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": field,
+                **({"description": field["description"]} if "description" in field else {}),
+            }
+            for name, field in schema["properties"].items()
+        ]
+    }
+
+
+Params = Annotated[ListParams, Depends(_list_params)]
+LIST_PARAMETERS = _query_parameters(ListParams)
 
 
 def _legacy(order: dict[str, Any]) -> dict[str, Any]:
@@ -69,14 +105,14 @@ def _list_response(page: Page) -> Response:
     return Response(body, media_type=JSON)
 
 
-@router.get("/orders", response_model=OrderList)
+@router.get("/orders", response_model=OrderList, openapi_extra=LIST_PARAMETERS)
 async def list_orders(principal: CurrentPrincipal, queries: Queries, params: Params) -> Response:
     """Your orders, newest first; an admin sees everybody's, or one user's with `user_id`."""
     user_id = str(params.user_id) if params.user_id else None
     return _list_response(await _page(queries, principal, params, user_id))
 
 
-@router.get("/orders/user/{user_id}", response_model=OrderList)
+@router.get("/orders/user/{user_id}", response_model=OrderList, openapi_extra=LIST_PARAMETERS)
 async def list_user_orders(
     user_id: uuid.UUID, principal: CurrentPrincipal, queries: Queries, params: Params
 ) -> Response:
@@ -101,7 +137,12 @@ async def order_history(order_id: uuid.UUID, principal: CurrentPrincipal, querie
     return await queries.history(principal, str(order_id))
 
 
-@router.get("/api/v1/orders/", response_model=LegacyOrderList, tags=["seed004"])
+@router.get(
+    "/api/v1/orders/",
+    response_model=LegacyOrderList,
+    tags=["seed004"],
+    openapi_extra=LIST_PARAMETERS,
+)
 async def list_orders_v1(principal: CurrentPrincipal, queries: Queries, params: Params) -> Any:
     user_id = str(params.user_id) if params.user_id else None
     page = await _page(queries, principal, params, user_id)
