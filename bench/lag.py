@@ -37,7 +37,12 @@ import httpx
 from bench import deployment, processes
 from bench.creates import ORDER
 from bench.load import LoadResult, Requests, drive, wrk_binary
-from bench.machine import group_cpu_seconds, machine_busy_seconds, server_cpu_seconds
+from bench.machine import (
+    group_cpu_seconds,
+    machine_busy_seconds,
+    own_cpu_seconds,
+    server_cpu_seconds,
+)
 from bench.measure import percentile
 from bench.processes import Children
 from bench.report import Section, table
@@ -98,6 +103,7 @@ class CpuPerCreate:
 
     machine: float
     servers: float  # Postgres, RabbitMQ, Redis
+    observer: float  # this process (its consumer, its polls) and wrk
     services: dict[str, float]
     busy_cores: float  # the whole machine's, on average
 
@@ -111,6 +117,7 @@ class CpuMeter:
         return {
             "machine": machine_busy_seconds(),
             "servers": server_cpu_seconds(),
+            "observer": own_cpu_seconds(),
             "wall": time.monotonic(),
             **{name: group_cpu_seconds(pgid) for name, pgid in self.groups.items()},
         }
@@ -122,6 +129,7 @@ class CpuMeter:
         return CpuPerCreate(
             machine=ms["machine"],
             servers=ms["servers"],
+            observer=ms["observer"],
             services={name: ms[name] for name in self.groups},
             busy_cores=spent["machine"] / spent["wall"],
         )
@@ -395,5 +403,6 @@ def _load_note(level: Level) -> str:
         f"- At {level.budget.rate}/s asked: {load.ok_per_second:.0f} creates/s answered "
         f"({load.failed} failed), p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms; "
         f"{cpu.busy_cores:.2f} of 2 cores busy, {cpu.machine:.2f} ms of CPU per create on the "
-        f"whole machine (Postgres, RabbitMQ and Redis {cpu.servers:.2f}; {services})."
+        f"whole machine (Postgres, RabbitMQ and Redis {cpu.servers:.2f}; {services}; the "
+        f"benchmark's own consumer and polls, and wrk, {cpu.observer:.2f})."
     )
