@@ -42,6 +42,7 @@ from bench.machine import (
     machine_busy_seconds,
     own_cpu_seconds,
     server_cpu_seconds,
+    wait_until_quiet,
 )
 from bench.measure import percentile
 from bench.processes import Children
@@ -52,6 +53,7 @@ from shared.db import asyncpg_dsn
 POLL_EVERY = 0.005  # seconds between two reads of the list, for a sampled order
 GIVE_UP_AFTER = 10.0  # seconds: a sampled order not listed by then counts as missing
 DRAIN_WITHIN = 15.0  # seconds after the load for the last events to arrive
+QUIET_WITHIN = 60.0  # seconds to wait for a quiet machine before each level's load
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ async def _platform_lags(
     expected: int | None = None  # creates answered 201: known once the load is over
     all_seen = asyncio.Event()
     polls: set[asyncio.Task[None]] = set()
+    sampling = True  # off once the load and its drain are over: no poll starts after that
     headers = {"Authorization": f"Bearer {token}"}
 
     async def listed(http: httpx.AsyncClient, event: dict[str, Any], created: float) -> None:
@@ -211,7 +214,7 @@ async def _platform_lags(
             if created < measure_from:
                 return
             outbox.values.append(arrived - created)
-            if len(outbox.values) % sample_every == 0:
+            if sampling and len(outbox.values) % sample_every == 0:
                 poll = asyncio.create_task(listed(http, event, created))
                 polls.add(poll)
                 poll.add_done_callback(polls.discard)
@@ -236,6 +239,7 @@ async def _platform_lags(
             all_seen.set()
         with contextlib.suppress(TimeoutError):  # the last events may still be on their way
             await asyncio.wait_for(all_seen.wait(), DRAIN_WITHIN)
+        sampling = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*polls), GIVE_UP_AFTER)
         outbox.missing = max(0, expected - seen)
@@ -319,6 +323,9 @@ def run(*, quick: bool) -> Section:
         token = up.log_in()
         for budget in QUICK if quick else FULL:
             bare = asyncio.run(_bare_broker_hop(up.rabbitmq_url, budget))
+            # RabbitMQ goes on tidying the hop's queue, and the last level's backlog may still
+            # be draining: neither belongs to this level's figures.
+            wait_until_quiet(QUIET_WITHIN)
             lags = asyncio.run(_platform_lags(up, token, budget))
             levels.append(Level(budget, bare, *lags))
             up.require_alive()
