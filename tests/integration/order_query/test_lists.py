@@ -81,6 +81,29 @@ async def test_the_filters_narrow_the_list(
     assert await ids(query, alice, f"/orders/user/{alice.id}", max_total="1") == [one["id"]]
 
 
+async def put_orders(redis: Redis, owner: str, created: list[datetime]) -> list[dict[str, Any]]:
+    """Orders of `owner` created at those times, put straight into the projection (the
+    command side stamps its own times, and these must be the test's)."""
+    orders: list[dict[str, Any]] = [
+        {
+            "id": str(uuid.uuid4()),
+            "user_id": owner,
+            "items": [{"name": "tea", "price": "1.00", "quantity": 1}],
+            "total_price": "1.00",
+            "status": "PENDING",
+            "version": 1,
+            "is_deleted": False,
+            "created_at": at.isoformat(),
+            "updated_at": at.isoformat(),
+        }
+        for at in created
+    ]
+    projection = Projection(redis)
+    for order in orders:
+        assert await projection.put(order)
+    return orders
+
+
 async def test_pages_follow_each_other_without_repeating_or_skipping(
     query: Query, command: httpx.AsyncClient, redis: Redis, alice: Caller
 ) -> None:
@@ -137,24 +160,8 @@ async def test_orders_created_at_the_same_instant_are_each_served_once(
     query: Query, redis: Redis, admin: Caller
 ) -> None:
     owner = str(uuid.uuid4())
-    instant = (datetime.now(UTC) - timedelta(days=400)).isoformat()
-    orders: list[dict[str, Any]] = [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": owner,
-            "items": [{"name": "tea", "price": "1.00", "quantity": 1}],
-            "total_price": "1.00",
-            "status": "PENDING",
-            "version": 1,
-            "is_deleted": False,
-            "created_at": instant,
-            "updated_at": instant,
-        }
-        for _ in range(7)
-    ]
-    projection = Projection(redis)
-    for order in orders:
-        assert await projection.put(order)
+    instant = datetime.now(UTC) - timedelta(days=400)
+    orders = await put_orders(redis, owner, [instant] * 7)
 
     pages = await every_page(query, admin, user_id=owner, limit=2)
 
@@ -172,23 +179,7 @@ async def test_an_index_entry_whose_order_is_gone_is_passed_over(
     on past it, not stop or fail."""
     owner = str(uuid.uuid4())
     start = datetime.now(UTC) - timedelta(days=300)
-    orders: list[dict[str, Any]] = [
-        {
-            "id": str(uuid.uuid4()),
-            "user_id": owner,
-            "items": [{"name": "tea", "price": "1.00", "quantity": 1}],
-            "total_price": "1.00",
-            "status": "PENDING",
-            "version": 1,
-            "is_deleted": False,
-            "created_at": (start + timedelta(seconds=n)).isoformat(),
-            "updated_at": (start + timedelta(seconds=n)).isoformat(),
-        }
-        for n in range(5)
-    ]
-    projection = Projection(redis)
-    for order in orders:
-        assert await projection.put(order)
+    orders = await put_orders(redis, owner, [start + timedelta(seconds=n) for n in range(5)])
     lost = orders[3]["id"]
     await redis.delete(order_key(lost))
 
