@@ -9,7 +9,9 @@ measures its own bursts instead). Meanwhile this process
 - for a sample of the creates, asks `GET /orders?created_from=T&created_to=T` (T its
   `created_at`) through the gateway every few milliseconds until the order is listed: the
   **projection lag**. A list is read from the projection only; `GET /orders/{id}` would not
-  do, as a miss there is repaired from the command side.
+  do, as a miss there is repaired from the command side. The polls go through
+  bench/poller.py, which costs a tenth of httpx's CPU a request: the watching must take as
+  little as it can from the two cores it measures.
 
 `created_at` is stamped by order_command before its transaction, so both lags include the
 write's own transaction: they are upper bounds of "commit to broker" and "commit to
@@ -33,7 +35,6 @@ from typing import Any
 
 import aio_pika
 import asyncpg
-import httpx
 from bench import deployment, processes
 from bench.creates import ORDER
 from bench.load import LoadResult, Requests, drive, wrk_binary
@@ -45,6 +46,7 @@ from bench.machine import (
     wait_until_quiet,
 )
 from bench.measure import percentile
+from bench.poller import Poller
 from bench.processes import Children
 from bench.report import Section, table
 
@@ -182,13 +184,13 @@ async def _platform_lags(
     sampling = True  # off once the load and its drain are over: no poll starts after that
     headers = {"Authorization": f"Bearer {token}"}
 
-    async def listed(http: httpx.AsyncClient, event: dict[str, Any], created: float) -> None:
+    async def listed(poller: Poller, event: dict[str, Any], created: float) -> None:
         stamp = event["payload"]["created_at"]
-        params = {"created_from": stamp, "created_to": stamp, "limit": 5}
+        params: dict[str, str | int] = {"created_from": stamp, "created_to": stamp, "limit": 5}
         while time.time() < created + GIVE_UP_AFTER:
-            response = await http.get("/orders", params=params, headers=headers)
-            if response.status_code == 200 and any(
-                o["id"] == event["aggregate_id"] for o in response.json()["items"]
+            status, body = await poller.get("/orders", params)
+            if status == 200 and any(
+                o["id"] == event["aggregate_id"] for o in json.loads(body)["items"]
             ):
                 projection.values.append(time.time() - created)
                 return
@@ -196,8 +198,7 @@ async def _platform_lags(
         projection.missing += 1
 
     connection = await aio_pika.connect_robust(up.rabbitmq_url)
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with connection, httpx.AsyncClient(base_url=up.url, limits=limits, timeout=10) as http:
+    async with connection, Poller(up.url, headers) as poller:
         channel = await connection.channel()
         exchange = await channel.get_exchange("orders.events")
         queue = await channel.declare_queue(exclusive=True)
@@ -215,7 +216,7 @@ async def _platform_lags(
                 return
             outbox.values.append(arrived - created)
             if sampling and len(outbox.values) % sample_every == 0:
-                poll = asyncio.create_task(listed(http, event, created))
+                poll = asyncio.create_task(listed(poller, event, created))
                 polls.add(poll)
                 poll.add_done_callback(polls.discard)
 
