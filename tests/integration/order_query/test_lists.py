@@ -260,3 +260,15 @@ async def test_a_bad_filter_cursor_or_limit_is_a_clear_4xx(
     error = response.json()["error"]
     assert error["code"] in {"validation_error", "bad_cursor"}
     assert error["message"]
+
+
+async def test_lists_and_the_projection_work_after_redis_forgets_its_scripts(
+    query: Query, redis: Redis, admin: Caller
+) -> None:
+    """A Redis restart empties its script cache: the scripts are loaded again, not failed."""
+    owner = str(uuid.uuid4())
+    await redis.script_flush()
+    made = await put_orders(redis, owner, [datetime.now(UTC) - timedelta(days=200)])
+    await redis.script_flush()
+
+    assert await ids(query, admin, user_id=owner) == [made[0]["id"]]
