@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 
 import httpx
-import uvicorn
 
 from order_query import consumers
 from order_query.command_side import CommandSide
@@ -18,7 +17,7 @@ from order_query.projection import Projection
 from order_query.settings import OrderQuerySettings
 from shared import dead_letters
 from shared.logs import setup_logging
-from shared.telemetry import setup_telemetry
+from shared.server import serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,14 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = OrderQuerySettings()
     setup_logging("order_query", settings.log_level)
     if args.command == "serve":
-        setup_telemetry("order_query")
-        uvicorn.run(
+        serve(
             "order_query.main:create_app",
-            factory=True,
+            service="order_query",
             host=settings.order_query_host,
             port=settings.order_query_port,
-            log_config=None,
-            timeout_graceful_shutdown=10,
         )
         return 0
     if args.command == "rebuild":

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.errors import AppError, error_body
 from shared.faults import UNAVAILABLE_ERRORS, is_unavailable
+from shared.http_edge import BodyLimit, CatchAll
 from shared.metrics import HttpMetrics, MetricsMiddleware
 from shared.requests import RequestIdMiddleware
 from shared.telemetry import spans_recorded
@@ -28,6 +30,7 @@ from shared.trace_context import TraceContextMiddleware
 
 log = logging.getLogger(__name__)
 
+BODY_LIMIT = 1024 * 1024  # bytes: the gateway's default limit (GATEWAY_BODY_LIMIT=1m) too
 GEN0_THRESHOLD = 20_000  # allocations between two collections of the youngest generation
 NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 ReadinessCheck = Callable[[], Awaitable[object]]
@@ -55,13 +58,21 @@ def create_app(
     lifespan: Lifespan,
     routers: Sequence[APIRouter],
     description: str = "",
+    body_limit: int = BODY_LIMIT,
 ) -> FastAPI:
-    """Build a service's app. Its lifespan puts readiness checks in `app.state.readiness`."""
+    """Build a service's app. Its lifespan puts readiness checks in `app.state.readiness`.
+
+    Only the public routes are in its OpenAPI document (the one the gateway's docs page
+    shows): probes, metrics and /internal/ routes leave it (`include_in_schema=False`)."""
     app = FastAPI(
         title=title,
         version=version,
         description=description,
         lifespan=_frozen_after(lifespan),
+        # No redirect to the path with or without its trailing slash: Starlette builds its
+        # Location from the client's Host header (an open redirect that re-sends a POST's
+        # credentials). A route answers at exactly the path it declares.
+        redirect_slashes=False,
         # FastAPI's own OpenTelemetry layer would trace every request a second time, beside
         # TraceContextMiddleware or FastAPIInstrumentor below (decision 47).
         telemetry=NO_NATIVE_TELEMETRY,
@@ -79,6 +90,8 @@ def create_app(
         app.add_middleware(TraceContextMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(BodyLimit, limit=body_limit)
+    app.add_middleware(CatchAll)  # outermost of ours: nothing escapes to the server
     return app
 
 
@@ -111,7 +124,7 @@ def _frozen_after(lifespan: Lifespan) -> Lifespan:
 
 
 def _probes(registry: CollectorRegistry) -> APIRouter:
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], include_in_schema=False)
 
     @router.get("/healthz", summary="The process is up")
     async def healthz() -> dict[str, str]:
@@ -136,7 +149,7 @@ def _probes(registry: CollectorRegistry) -> APIRouter:
             error_body("not_ready", f"unavailable: {failed}", status), status_code=503
         )
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    @router.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -172,9 +185,9 @@ def _add_error_handlers(app: FastAPI) -> None:
             error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )
 
-    async def dependency_error(_: Request, exc: Exception) -> JSONResponse:
+    async def dependency_error(request: Request, exc: Exception) -> JSONResponse:
         if not is_unavailable(exc):
-            return _internal_error(exc)
+            return _internal_error(request, exc)
         log.warning("dependency unavailable: %s", type(exc).__name__)
         return JSONResponse(
             error_body(
@@ -189,13 +202,22 @@ def _add_error_handlers(app: FastAPI) -> None:
     for error in dependency_errors:
         app.add_exception_handler(error, dependency_error)
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return _internal_error(exc)
 
-
-def _internal_error(exc: BaseException) -> JSONResponse:
-    log.error("unhandled error", exc_info=exc)
+def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
+    where = f"{request.method} {request.url.path}"
+    if isinstance(exc, sa_exc.DBAPIError):
+        # The driver's own message may quote a value it was given (asyncpg does: "invalid
+        # input for query argument $1: '...'"), which may be a client's data or a secret: the
+        # log names the error, the statement and where it was raised, never the values.
+        log.error(
+            "database error on %s: %s\n[SQL: %s]\n%s",
+            where,
+            type(getattr(exc.orig, "__cause__", None) or exc.orig).__name__,  # the driver's
+            exc.statement,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
+    else:
+        log.error("unhandled error on %s", where, exc_info=exc)
     return JSONResponse(error_body("internal_error", "Internal error"), status_code=500)
 
 

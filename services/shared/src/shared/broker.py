@@ -112,7 +112,7 @@ async def require_broker(broker: RabbitBroker) -> None:
 
 
 def asyncapi_router(broker: RabbitBroker, *, title: str, version: str) -> APIRouter:
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], include_in_schema=False)
 
     @router.get("/asyncapi.json", summary="This service's messages, as an AsyncAPI document")
     async def asyncapi() -> Any:

@@ -23,6 +23,8 @@ def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 10) -> Asy
         max_overflow=pool_size,
         pool_timeout=timeout,
         connect_args={"timeout": timeout, "command_timeout": 10},
+        # An error's text names the statement, not its values: they may be a client's data.
+        hide_parameters=True,
     )
 
 

@@ -3,9 +3,35 @@ and stopped gracefully (in-flight requests finish, then the lifespan closes its 
 
 from __future__ import annotations
 
-import uvicorn
+import json
 
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from shared.errors import error_body
 from shared.telemetry import setup_telemetry
+
+_BAD_REQUEST = json.dumps(
+    error_body("bad_request", "The request is not valid HTTP (a control byte in a header?)")
+).encode()
+
+
+class JsonErrorsProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, but a request it cannot parse (a control byte in a header, a
+    malformed request line) gets the platform's JSON error instead of a plain-text one. That
+    answer is the server's own, written before any app runs."""
+
+    def send_400_response(self, msg: str) -> None:
+        head = [
+            b"HTTP/1.1 400 Bad Request\r\n",
+            *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(_BAD_REQUEST)).encode() + b"\r\n",
+            b"connection: close\r\n",
+            b"\r\n",
+        ]
+        self.transport.write(b"".join(head) + _BAD_REQUEST)
+        self.transport.close()
 
 
 def serve(factory: str, *, service: str, host: str, port: int) -> None:
@@ -16,6 +42,7 @@ def serve(factory: str, *, service: str, host: str, port: int) -> None:
         factory=True,
         host=host,
         port=port,
+        http=JsonErrorsProtocol,
         log_config=None,  # shared.logs.setup_logging has set the JSON handler
         timeout_graceful_shutdown=10,
     )

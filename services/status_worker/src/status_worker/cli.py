@@ -7,11 +7,9 @@ import argparse
 import asyncio
 import sys
 
-import uvicorn
-
 from shared import dead_letters
 from shared.logs import setup_logging
-from shared.telemetry import setup_telemetry
+from shared.server import serve
 from status_worker import topology
 from status_worker.settings import StatusWorkerSettings
 
@@ -39,14 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         url = settings.rabbitmq_url.get_secret_value()
         asyncio.run(dead_letters.replay(url, QUEUES[args.queue], report=_say))
         return 0
-    setup_telemetry("status_worker")
-    uvicorn.run(
+    serve(
         "status_worker.main:create_app",
-        factory=True,
+        service="status_worker",
         host=settings.status_worker_host,
         port=settings.status_worker_port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
     )
     return 0
 
