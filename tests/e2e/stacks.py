@@ -95,7 +95,7 @@ def stack_env(
         "ORDER_QUERY_PORT": str(ports.order_query),
         "STATUS_WORKER_HOST": "127.0.0.1",
         "STATUS_WORKER_PORT": str(ports.status_worker),
-        "AUTH_TOKEN_URL": f"http://127.0.0.1:{ports.auth}/auth/token",
+        "AUTH_TOKEN_URL": f"http://127.0.0.1:{ports.auth}/internal/token",
         "AUTH_JWT_KEY_FILE": str(run_dir / "keys" / "auth.pem"),
         "JWKS_URL": f"http://127.0.0.1:{ports.auth}/auth/.well-known/jwks.json",
         "GATEWAY_HOST": "127.0.0.1",

@@ -34,11 +34,13 @@ async def version_of(client: httpx.AsyncClient, order_id: str) -> int:
 
 
 async def set_status(
-    client: httpx.AsyncClient, order_id: str, status: str, by: Caller, **headers: str
+    client: httpx.AsyncClient, order_id: str, status: str, by: Caller, **headers: str | bytes
 ) -> httpx.Response:
-    return await client.patch(
-        f"/orders/{order_id}/status", json={"status": status}, headers={**by.headers, **headers}
-    )
+    sent = [
+        (name.encode(), value if isinstance(value, bytes) else value.encode())
+        for name, value in {**by.headers, **headers}.items()
+    ]
+    return await client.patch(f"/orders/{order_id}/status", json={"status": status}, headers=sent)
 
 
 # --- replacing items --------------------------------------------------------------------------
@@ -328,9 +330,23 @@ async def test_if_match_with_a_stale_version_refuses_put_and_delete_too(
     assert (stored["version"], stored["is_deleted"]) == (2, False)
 
 
-@pytest.mark.parametrize("if_match", ["abc", '"-1"', "*", '"1.0"'])
-async def test_if_match_that_is_not_a_version_is_400(
+@pytest.mark.parametrize("if_match", ["*", '"7", "1"'])
+async def test_if_match_star_or_a_list_that_holds_the_version_is_200(
     client: httpx.AsyncClient, alice: Caller, create_order: CreateOrder, if_match: str
+) -> None:
+    """RFC 9110: `*` matches any current version; a list matches if any of its tags does."""
+    order = await create_order()
+    response = await set_status(client, order["id"], "PAID", alice, **{"If-Match": if_match})
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 2
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    ["abc", '"-1"', '"1.0"', "1" * 5000, "\u00b2".encode(), "\u0661".encode(), '"1", abc', '"1'],
+)
+async def test_if_match_that_is_not_a_version_is_400(
+    client: httpx.AsyncClient, alice: Caller, create_order: CreateOrder, if_match: str | bytes
 ) -> None:
     order = await create_order()
     response = await set_status(client, order["id"], "PAID", alice, **{"If-Match": if_match})

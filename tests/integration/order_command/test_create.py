@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import exc as sa_exc
 
 from order_command import repository
@@ -103,10 +106,54 @@ async def test_bad_orders_are_422_and_store_nothing(
 async def test_a_3_mb_body_is_refused_and_stores_nothing(
     client: httpx.AsyncClient, alice: Caller, orders_db: asyncpg.Connection
 ) -> None:
+    """The service's own body limit (1 MiB), for a client that reaches its port directly."""
     before = await orders_db.fetchval("select count(*) from orders")
     huge = {"items": [{"name": "x" * 150, "price": "1.00", "quantity": 1}] * 15_000}
     response = await client.post("/orders", json=huge, headers=alice.headers)
-    assert response.status_code == 422
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert await orders_db.fetchval("select count(*) from orders") == before
+
+
+async def test_a_chunked_body_past_the_limit_is_refused_too(
+    client: httpx.AsyncClient, alice: Caller, orders_db: asyncpg.Connection
+) -> None:
+    """No Content-Length to refuse it by: the bytes are counted as they are read."""
+    before = await orders_db.fetchval("select count(*) from orders")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"items": [' + b'{"name": "x", "price": "1.00", "quantity": 1},' * 30_000
+        yield b'{"name": "x", "price": "1.00", "quantity": 1}]}'
+
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    response = await client.post("/orders", content=chunks(), headers=headers)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert await orders_db.fetchval("select count(*) from orders") == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"items": [{"name": "tea\u0000", "price": "1.00", "quantity": 1}]}, "name"),
+        ({"items": [{"name": "tea\ud800", "price": "1.00", "quantity": 1}]}, "name"),
+        ({"products": [{"name": "\u0000", "price": "1.00", "quantity": 1}]}, "name"),
+    ],
+)
+async def test_text_postgres_cannot_store_is_a_422_naming_the_field(
+    client: httpx.AsyncClient,
+    alice: Caller,
+    orders_db: asyncpg.Connection,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    before = await orders_db.fetchval("select count(*) from orders")
+    raw = json.dumps(body).replace("\\\\", "\\")  # the escapes as a client sends them
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    response = await client.post("/orders", content=raw, headers=headers)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["error"]["details"]
+    assert problem["loc"][-1] == field
     assert await orders_db.fetchval("select count(*) from orders") == before
 
 
@@ -155,3 +202,19 @@ async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
     finally:
         await engine.dispose()
     assert await orders_db.fetchval("select count(*) from orders where id = $1", second.id) == 0
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(max_size=210) | st.text(alphabet="\x00\ud800\udfff \t-a\u00e9", max_size=8))
+@example(name="tea\x00")
+@example(name="tea\ud800")
+async def test_any_item_name_is_created_or_refused_never_a_500(
+    client: httpx.AsyncClient, alice: Caller, name: str
+) -> None:
+    """Whatever text a client sends as a name (NUL, surrogates, only spaces, too long)."""
+    body = json.dumps({"items": [{"name": name, "price": "1.00", "quantity": 1}]})
+    headers = {**alice.headers, "Content-Type": "application/json"}
+    response = await client.post("/orders", content=body, headers=headers)
+    assert response.status_code in (201, 422), response.text

@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from pydantic import BaseModel, ValidationError
 
 from auth_service.schemas import (
+    ClientCredentials,
+    ClientForm,
+    Credentials,
     LegacyTokenPair,
-    LoginJson,
     NewUser,
+    PasswordForm,
     RefreshRequest,
     ServiceToken,
     TokenPair,
     UserOut,
 )
 from auth_service.service import AuthService
-from shared.errors import Unauthorized
-from shared.security import CurrentPrincipal
+from shared.errors import AppError, Unauthorized
+from shared.schemas import COMMON_ERRORS, error_responses
+from shared.security import CurrentUser
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=error_responses(*COMMON_ERRORS, 401, 403, 404, 409))
+internal = APIRouter(tags=["internal"], include_in_schema=False)
 _basic = HTTPBasic(auto_error=False, description="Username (or email) and password")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class UnsupportedGrant(AppError):
+    code = "unsupported_grant_type"  # RFC 6749's name for it
+
+
+def _checked(model: type[M], basic: HTTPBasicCredentials, user: str, password: str) -> M:
+    """HTTP Basic's two parts through the same checks as the form's fields (a 422 that names
+    the part, as the form's would)."""
+    try:
+        return model.model_validate({user: basic.username, password: basic.password})
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("header", "authorization", *error["loc"])} for error in exc.errors()]
+        ) from None
 
 
 async def _service(request: Request) -> AuthService:
@@ -37,38 +61,46 @@ async def create_user(body: NewUser, auth: Auth) -> UserOut:
     return await auth.register(body)
 
 
-@router.post("/auth/token", response_model=TokenPair | ServiceToken)
+@router.post("/auth/token", response_model=TokenPair)
 async def token(
     auth: Auth,
+    form: Annotated[PasswordForm, Form()],
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
-    username: Annotated[str | None, Form(max_length=254)] = None,
-    password: Annotated[str | None, Form(max_length=128)] = None,
-    grant_type: Annotated[str | None, Form(pattern="^(password|client_credentials)$")] = None,
-    client_id: Annotated[str | None, Form(max_length=100)] = None,
-    client_secret: Annotated[str | None, Form(max_length=256)] = None,
-) -> TokenPair | ServiceToken:
-    """Log in with the OAuth2 password form (`username`, `password`) or HTTP Basic.
-
-    The platform's services use `grant_type=client_credentials` (client id and secret in
-    the form or as HTTP Basic) for a service token without a refresh token."""
-    if grant_type == "client_credentials":
-        if client_id and client_secret:
-            return auth.service_token(client_id, client_secret)
-        if basic is not None:
-            return auth.service_token(basic.username, basic.password)
-        raise Unauthorized("Send client_id and client_secret", error="invalid_client")
-    if username and password:
-        return await auth.login(username, password)
+) -> TokenPair:
+    """Log in with the OAuth2 password form (`username`, `password`) or HTTP Basic."""
+    if form.grant_type not in (None, "password"):
+        raise UnsupportedGrant(
+            "This endpoint grants `password` only", details={"grant_type": form.grant_type}
+        )
+    if form.username and form.password:
+        return await auth.login(form.username, form.password)
     if basic is not None:
-        return await auth.login(basic.username, basic.password)
+        credentials = _checked(Credentials, basic, "username", "password")
+        return await auth.login(credentials.username, credentials.password)
     raise Unauthorized(
         "Send username and password as a form (OAuth2 password flow) or as HTTP Basic",
         error="invalid_request",
     )
 
 
+@internal.post("/internal/token", response_model=ServiceToken)
+async def service_token(
+    auth: Auth,
+    form: Annotated[ClientForm, Form()],
+    basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+) -> ServiceToken:
+    """The client-credentials grant, for the platform's own services: a service token, which
+    opens /internal/ routes only. Never routed by the gateway."""
+    if form.client_id and form.client_secret:
+        return auth.service_token(form.client_id, form.client_secret)
+    if basic is not None:
+        client = _checked(ClientCredentials, basic, "client_id", "client_secret")
+        return auth.service_token(client.client_id, client.client_secret)
+    raise Unauthorized("Send client_id and client_secret", error="invalid_client")
+
+
 @router.post("/api/v1/login/", response_model=LegacyTokenPair, tags=["seed004"])
-async def legacy_login(body: LoginJson, auth: Auth) -> LegacyTokenPair:
+async def legacy_login(body: Credentials, auth: Auth) -> LegacyTokenPair:
     pair = await auth.login(body.username, body.password)
     return LegacyTokenPair(
         **pair.model_dump(), access=pair.access_token, refresh=pair.refresh_token
@@ -86,7 +118,7 @@ async def logout(body: RefreshRequest, auth: Auth) -> None:
 
 
 @router.get("/auth/me", response_model=UserOut)
-async def me(principal: CurrentPrincipal, auth: Auth) -> UserOut:
+async def me(principal: CurrentUser, auth: Auth) -> UserOut:
     return await auth.user(principal.user_id)
 
 

@@ -87,5 +87,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         version=VERSION,
         description="Users, password hashes, and JWT access/refresh tokens (EdDSA, with JWKS).",
         lifespan=lifespan,
-        routers=[api.router, asyncapi_router(broker, title="auth_service", version=VERSION)],
+        routers=[
+            api.router,
+            api.internal,
+            asyncapi_router(broker, title="auth_service", version=VERSION),
+        ],
     )

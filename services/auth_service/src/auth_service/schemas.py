@@ -18,6 +18,7 @@ from pydantic import (
 
 from auth_service.passwords import MAX_LENGTH, password_problems
 from shared.events import Role
+from shared.schemas import RequestModel
 
 Username = Annotated[
     str,
@@ -27,9 +28,7 @@ Username = Annotated[
 ]
 
 
-class NewUser(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NewUser(RequestModel):
     username: Username = Field(description="1 to 50 letters, digits or `_ . @ + -`")
     email: EmailStr = Field(max_length=254)
     password: str = Field(
@@ -46,14 +45,44 @@ class NewUser(BaseModel):
         return password
 
 
-class LoginJson(BaseModel):
-    """The seed004 login body."""
+class Credentials(RequestModel):
+    """A username (or email) and password: seed004's login body, and HTTP Basic's parts."""
+
+    model_config = ConfigDict(extra="ignore")  # as seed004 took it
 
     username: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=MAX_LENGTH)
 
 
-class RefreshRequest(BaseModel):
+class PasswordForm(RequestModel):
+    """The OAuth2 password grant's form (RFC 6749 4.3.2); `scope` and the client fields a
+    generic OAuth2 client adds are taken and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    grant_type: str | None = Field(default=None, max_length=50)
+    username: str | None = Field(default=None, max_length=254)
+    password: str | None = Field(default=None, max_length=MAX_LENGTH)
+    scope: str | None = Field(default=None, max_length=1000)
+    client_id: str | None = Field(default=None, max_length=100)
+
+
+class ClientCredentials(RequestModel):
+    client_id: str = Field(min_length=1, max_length=100)
+    client_secret: str = Field(min_length=1, max_length=256)
+
+
+class ClientForm(RequestModel):
+    """The client-credentials grant's form (the credentials may come as HTTP Basic instead)."""
+
+    grant_type: str | None = Field(default=None, pattern="^client_credentials$")
+    client_id: str | None = Field(default=None, max_length=100)
+    client_secret: str | None = Field(default=None, max_length=256)
+
+
+class RefreshRequest(RequestModel):
+    model_config = ConfigDict(extra="ignore")  # a client may send back the whole token answer
+
     refresh_token: str = Field(min_length=1, max_length=512)
 
 

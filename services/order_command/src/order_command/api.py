@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated
 
@@ -19,11 +20,15 @@ from order_command.schemas import (
     StatusChange,
 )
 from order_command.service import OrderService
-from shared.errors import AppError, Forbidden
-from shared.security import CurrentPrincipal, Principal
+from shared.errors import AppError
+from shared.schemas import COMMON_ERRORS, error_responses
+from shared.security import CurrentService, CurrentUser
 
-router = APIRouter(tags=["orders"])
-internal = APIRouter(tags=["internal"], include_in_schema=True)
+router = APIRouter(
+    tags=["orders"], responses=error_responses(*COMMON_ERRORS, 401, 403, 404, 409, 412)
+)
+# Service to service only: the gateway never routes /internal/, and the docs never show it.
+internal = APIRouter(tags=["internal"], include_in_schema=False)
 
 
 # Dependencies are `async def` although they do no I/O: FastAPI runs a plain `def` in its
@@ -33,19 +38,37 @@ async def _service(request: Request) -> OrderService:
     return service
 
 
-async def _actor(principal: CurrentPrincipal) -> Actor:
+async def _actor(principal: CurrentUser) -> Actor:
     return Actor(user_id=principal.user_id, is_admin=principal.is_admin)
 
 
-async def _if_match(
-    if_match: Annotated[str | None, Header(description="The version you last saw")] = None,
-) -> int | None:
-    if if_match is None:
+_VERSION_TAG = re.compile(r'(?:W/)?(?:"([0-9]{1,9})"|([0-9]{1,9}))')
+
+
+def parse_if_match(value: str) -> frozenset[int] | None:
+    """The versions an `If-Match` accepts (RFC 9110 13.1.1): a list of entity tags, which are
+    an order's `"version"` (also taken bare or weak, as clients send them), or `*`: any
+    current version, so no condition (None). Anything else is a 400."""
+    tags = [tag.strip() for tag in value[:1000].split(",")]
+    if tags == ["*"]:
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise AppError("If-Match must be an order version, such as 3")
-    return int(value)
+    versions = set()
+    for tag in tags:
+        match = _VERSION_TAG.fullmatch(tag)
+        if match is None:
+            raise AppError(
+                'If-Match must be an order version as its ETag gives it, such as "3", or *'
+            )
+        versions.add(int(match.group(1) or match.group(2)))
+    return frozenset(versions)
+
+
+async def _if_match(
+    if_match: Annotated[
+        str | None, Header(description='The version you last saw: its ETag, "3"')
+    ] = None,
+) -> frozenset[int] | None:
+    return None if if_match is None else parse_if_match(if_match)
 
 
 async def _idempotency_key(
@@ -64,7 +87,7 @@ async def _idempotency_key(
 
 Orders = Annotated[OrderService, Depends(_service)]
 Caller = Annotated[Actor, Depends(_actor)]
-IfMatch = Annotated[int | None, Depends(_if_match)]
+IfMatch = Annotated[frozenset[int] | None, Depends(_if_match)]
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 
@@ -91,9 +114,7 @@ async def _create(
 
 
 @router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
-@router.post(
-    "/orders/create_new_order", status_code=201, response_model=OrderOut, include_in_schema=False
-)
+@router.post("/orders/create_new_order", status_code=201, response_model=OrderOut, tags=["seed000"])
 async def create_order(
     draft: OrderDraft, actor: Caller, orders: Orders, key: IdempotencyKey
 ) -> JSONResponse:
@@ -160,18 +181,12 @@ async def change_status_v0(
 
 
 @router.delete("/orders/{order_id}", response_model=OrderOut)
-@router.delete("/api/v1/orders/{order_id}/", response_model=OrderOut, include_in_schema=False)
+@router.delete("/api/v1/orders/{order_id}/", response_model=OrderOut, tags=["seed004"])
 async def delete_order(
     order_id: uuid.UUID, actor: Caller, orders: Orders, if_match: IfMatch, response: Response
 ) -> OrderOut:
     """Soft delete: the order stays on record, hidden from reads."""
     return _answer(await orders.delete(actor, order_id, if_match), response)
-
-
-async def _service_only(principal: CurrentPrincipal) -> Principal:
-    if not principal.is_service:
-        raise Forbidden("Only services may call /internal/")
-    return principal
 
 
 class OrderPage(BaseModel):
@@ -182,7 +197,7 @@ class OrderPage(BaseModel):
 @internal.get("/internal/orders", response_model=OrderPage)
 async def list_orders(
     orders: Orders,
-    _: Annotated[Principal, Depends(_service_only)],
+    _: CurrentService,
     after: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> OrderPage:
@@ -198,7 +213,7 @@ async def list_orders(
 async def read_order(
     order_id: uuid.UUID,
     orders: Orders,
-    _: Annotated[Principal, Depends(_service_only)],
+    _: CurrentService,
     response: Response,
 ) -> OrderOut:
     """The order as the command side holds it (deleted ones too): the query side's repair."""

@@ -7,19 +7,16 @@ from decimal import Decimal
 
 from pydantic import (
     AliasChoices,
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
 )
 
 from order_command.domain import MAX_ITEMS, MAX_NAME, MAX_PRICE, MAX_QUANTITY, Order
 from shared.events import OrderItem, OrderState, OrderStatus, StatusInput
+from shared.schemas import RequestModel
 
 
-class ItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ItemIn(RequestModel):
     name: str = Field(min_length=1, max_length=MAX_NAME)
     price: Decimal = Field(gt=0, le=MAX_PRICE, decimal_places=2)
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
@@ -28,10 +25,8 @@ class ItemIn(BaseModel):
         return OrderItem(name=self.name, price=self.price, quantity=self.quantity)
 
 
-class OrderDraft(BaseModel):
+class OrderDraft(RequestModel):
     """A new order, or the items that replace an order's. seed004 clients send `products`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     items: list[ItemIn] = Field(
         min_length=1, max_length=MAX_ITEMS, validation_alias=AliasChoices("items", "products")
@@ -52,16 +47,12 @@ class OrderDraft(BaseModel):
         return [item.to_domain() for item in self.items]
 
 
-class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StatusChange(RequestModel):
     status: StatusInput
 
 
-class LegacyStatusChange(BaseModel):
+class LegacyStatusChange(RequestModel):
     """seed000's `PATCH /orders/update`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     order_id: uuid.UUID
     new_status: StatusInput

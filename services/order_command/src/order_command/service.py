@@ -17,6 +17,9 @@ from order_command.schemas import OrderDraft, OrderOut
 from shared.errors import NotFound, PreconditionFailed
 from shared.events import OrderStatus
 
+# The versions a change is conditional on (If-Match); None: whatever the current one is.
+Versions = frozenset[int] | None
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -54,7 +57,7 @@ class OrderService:
         return answer
 
     async def replace_items(
-        self, actor: Actor, order_id: uuid.UUID, draft: OrderDraft, if_match: int | None
+        self, actor: Actor, order_id: uuid.UUID, draft: OrderDraft, if_match: Versions
     ) -> Order:
         return await self._change(
             actor,
@@ -66,7 +69,11 @@ class OrderService:
         )
 
     async def change_status(
-        self, actor: Actor, order_id: uuid.UUID, status: OrderStatus, if_match: int | None
+        self,
+        actor: Actor,
+        order_id: uuid.UUID,
+        status: OrderStatus,
+        if_match: Versions,
     ) -> Order:
         return await self._change(
             actor,
@@ -75,7 +82,7 @@ class OrderService:
             lambda order: order.change_status(status, by=actor, now=_now()),
         )
 
-    async def delete(self, actor: Actor, order_id: uuid.UUID, if_match: int | None) -> Order:
+    async def delete(self, actor: Actor, order_id: uuid.UUID, if_match: Versions) -> Order:
         return await self._change(
             actor, order_id, if_match, lambda order: order.delete(by=actor, now=_now())
         )
@@ -106,7 +113,7 @@ class OrderService:
         self,
         actor: Actor,
         order_id: uuid.UUID,
-        if_match: int | None,
+        if_match: Versions,
         change: Callable[[Order], Order],
     ) -> Order:
         """Lock the row, so concurrent writers take turns and none loses an update."""
@@ -114,7 +121,7 @@ class OrderService:
             order = await repository.get(conn, order_id, lock=True)
             if order is None or order.is_deleted or not actor.may_touch(order.user_id):
                 raise NotFound("No such order")  # another user's order does not exist for you
-            if if_match is not None and if_match != order.version:
+            if if_match is not None and order.version not in if_match:
                 raise PreconditionFailed(
                     "The order has changed since that version",
                     details={"version": order.version, "status": order.status.value},

@@ -21,9 +21,10 @@ from order_query.schemas import (
     OrderOut,
 )
 from shared.errors import Unprocessable
-from shared.security import CurrentPrincipal, Principal
+from shared.schemas import COMMON_ERRORS, error_responses
+from shared.security import CurrentUser, Principal
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], responses=error_responses(*COMMON_ERRORS, 401, 403, 404))
 JSON = "application/json"
 
 
@@ -106,7 +107,7 @@ def _list_response(page: Page) -> Response:
 
 
 @router.get("/orders", response_model=OrderList, openapi_extra=LIST_PARAMETERS)
-async def list_orders(principal: CurrentPrincipal, queries: Queries, params: Params) -> Response:
+async def list_orders(principal: CurrentUser, queries: Queries, params: Params) -> Response:
     """Your orders, newest first; an admin sees everybody's, or one user's with `user_id`."""
     user_id = str(params.user_id) if params.user_id else None
     return _list_response(await _page(queries, principal, params, user_id))
@@ -114,7 +115,7 @@ async def list_orders(principal: CurrentPrincipal, queries: Queries, params: Par
 
 @router.get("/orders/user/{user_id}", response_model=OrderList, openapi_extra=LIST_PARAMETERS)
 async def list_user_orders(
-    user_id: uuid.UUID, principal: CurrentPrincipal, queries: Queries, params: Params
+    user_id: uuid.UUID, principal: CurrentUser, queries: Queries, params: Params
 ) -> Response:
     """One user's orders: that user or an admin only."""
     if params.user_id is not None and params.user_id != user_id:
@@ -125,13 +126,13 @@ async def list_user_orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-async def get_order(order_id: uuid.UUID, principal: CurrentPrincipal, queries: Queries) -> Response:
+async def get_order(order_id: uuid.UUID, principal: CurrentUser, queries: Queries) -> Response:
     """The order as of its latest event; a miss is repaired from the command side."""
     return Response(await queries.order(principal, str(order_id)), media_type=JSON)
 
 
 @router.get("/orders/{order_id}/history", response_model=list[HistoryEntry])
-async def order_history(order_id: uuid.UUID, principal: CurrentPrincipal, queries: Queries) -> Any:
+async def order_history(order_id: uuid.UUID, principal: CurrentUser, queries: Queries) -> Any:
     """Who did what to the order, and when, in version order. A version whose event has not
     reached this service yet shows as an `order.snapshot` of the order at that version."""
     return await queries.history(principal, str(order_id))
@@ -143,7 +144,7 @@ async def order_history(order_id: uuid.UUID, principal: CurrentPrincipal, querie
     tags=["seed004"],
     openapi_extra=LIST_PARAMETERS,
 )
-async def list_orders_v1(principal: CurrentPrincipal, queries: Queries, params: Params) -> Any:
+async def list_orders_v1(principal: CurrentUser, queries: Queries, params: Params) -> Any:
     user_id = str(params.user_id) if params.user_id else None
     page = await _page(queries, principal, params, user_id)
     items = [_legacy(order) for order in json.loads(b"[%s]" % page.items)]
@@ -151,5 +152,5 @@ async def list_orders_v1(principal: CurrentPrincipal, queries: Queries, params: 
 
 
 @router.get("/api/v1/orders/{order_id}/", response_model=LegacyOrderOut, tags=["seed004"])
-async def get_order_v1(order_id: uuid.UUID, principal: CurrentPrincipal, queries: Queries) -> Any:
+async def get_order_v1(order_id: uuid.UUID, principal: CurrentUser, queries: Queries) -> Any:
     return JSONResponse(_legacy(json.loads(await queries.order(principal, str(order_id)))))

@@ -9,13 +9,13 @@ from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
 from shared.events import OrderItem, OrderStatus, StatusInput
+from shared.schemas import RequestModel
 
 
 class OrderOut(BaseModel):
@@ -64,10 +64,8 @@ class HistoryEntry(BaseModel):
     details: dict[str, Any]
 
 
-class ListParams(BaseModel):
+class ListParams(RequestModel):
     """The filters of `GET /orders`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     status: StatusInput | None = None
     created_from: datetime | None = None

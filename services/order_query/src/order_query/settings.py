@@ -13,6 +13,6 @@ class OrderQuerySettings(ServiceSettings):
     order_query_port: int = 8003
     # Where gaps are repaired from, and how this service proves itself there.
     order_command_url: str = "http://127.0.0.1:8002"
-    auth_token_url: str = "http://127.0.0.1:8001/auth/token"  # noqa: S105 (a URL)
+    auth_token_url: str = "http://127.0.0.1:8001/internal/token"  # noqa: S105 (a URL)
     order_query_client_id: str = "order_query"
     order_query_client_secret: SecretStr = SecretStr("local-order-query-secret")

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Protocol
 import httpx
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import OAuth2PasswordBearer
 
-from shared.errors import DependencyUnavailable, Unauthorized
+from shared.errors import DependencyUnavailable, Forbidden, Unauthorized
 from shared.events import Role
 
 ALGORITHMS = ["EdDSA"]
@@ -163,17 +163,36 @@ class TokenVerifier:
             raise Unauthorized("The token's claims are not valid") from exc
 
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
+# The OAuth2 password flow, as the OpenAPI documents declare it: the docs page's "Authorize"
+# logs in at the gateway's /auth/token and sends the access token as a Bearer token.
+_bearer = OAuth2PasswordBearer(
+    tokenUrl="/auth/token",
+    auto_error=False,
+    description="An access token: log in at POST /auth/token (username and password)",
+)
 
 
-async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None:
+async def _verified(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    if token is None:
         raise Unauthorized("Not authenticated", error="invalid_request")
     verifier: TokenVerifier = request.app.state.verifier
-    return await verifier.verify(credentials.credentials)
+    return await verifier.verify(token)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+async def current_user(principal: Annotated[Principal, Depends(_verified)]) -> Principal:
+    """A user or an admin. A service token acts for no user: it is refused here, so it opens
+    /internal/ routes only (DESIGN.md)."""
+    if principal.is_service:
+        raise Forbidden("A service token is accepted on /internal/ routes only")
+    return principal
+
+
+async def current_service(principal: Annotated[Principal, Depends(_verified)]) -> Principal:
+    """Another service of the platform, calling an /internal/ route."""
+    if not principal.is_service:
+        raise Forbidden("Only the platform's services may call /internal/ routes")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+CurrentService = Annotated[Principal, Depends(current_service)]
