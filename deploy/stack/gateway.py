@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import json
 import os
@@ -24,7 +26,16 @@ SETTINGS = {  # each GATEWAY_* setting, and the shape nginx accepts for it
     "GATEWAY_BURST": r"\d+",
     "GATEWAY_BODY_LIMIT": r"\d+[kKmMgG]?",
 }
-ERROR_STATUSES = {400, 403, 404, 405, 408, 413, 414, 429, 500, 502, 503, 504}
+# 499 is not here: nginx logs it when a client goes away before its answer, and answers no one
+ERROR_STATUSES = {400, 403, 404, 405, 408, 413, 414, 416, 429, 500, 501, 502, 503, 504, 505}
+SWAGGER_UI = TEMPLATES / "vendor" / "swagger-ui-dist"
+# The docs page loads its own scripts and styles only, and talks to the gateway only. Swagger
+# UI sets inline styles (style attributes) as it renders: 'unsafe-inline' for styles alone.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 _NAME = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 
@@ -126,6 +137,38 @@ def _user_directive(nginx_dir: Path) -> str:
     return "user root;  # the run directory is out of reach for nobody"
 
 
+def sri(data: bytes) -> str:
+    """A subresource-integrity value (sha384), as the page's `integrity` attributes take it."""
+    return f"sha384-{base64.b64encode(hashlib.sha384(data).digest()).decode()}"
+
+
+def _render_docs(services: Sequence[Service], html: Path) -> None:
+    """The docs page (docs.html) and its assets (docs/): the vendored Swagger UI and the page's
+    own script and styles, each named in the page with its integrity hash."""
+    assets = html / "docs"
+    assets.mkdir(parents=True, exist_ok=True)
+    sources = [SWAGGER_UI / "swagger-ui-bundle.js", SWAGGER_UI / "swagger-ui.css"]
+    sources += [TEMPLATES / "docs" / "docs.js", TEMPLATES / "docs" / "docs.css"]
+    hashes = {}
+    for source in sources:
+        data = source.read_bytes()
+        (assets / source.name).write_bytes(data)
+        hashes[source.name] = sri(data)
+    urls = [{"url": f"/openapi/{s.name}.json", "name": s.name} for s in services if s.openapi]
+    page = fill(
+        (TEMPLATES / "docs" / "docs.html.template").read_text(encoding="utf-8"),
+        {
+            # Inside a <script type="application/json">: no "</" may close it early.
+            "OPENAPI_URLS": json.dumps(urls).replace("</", "<\\/"),
+            "SWAGGER_UI_JS_SRI": hashes["swagger-ui-bundle.js"],
+            "SWAGGER_UI_CSS_SRI": hashes["swagger-ui.css"],
+            "DOCS_JS_SRI": hashes["docs.js"],
+            "DOCS_CSS_SRI": hashes["docs.css"],
+        },
+    )
+    (html / "docs.html").write_text(page, encoding="utf-8")
+
+
 def render(env: Mapping[str, str], services: Sequence[Service], run_dir: Path) -> Path:
     """Write the gateway's files into `run_dir`/nginx; returns the nginx.conf to run."""
     nginx_dir = (run_dir / "nginx").resolve()
@@ -136,9 +179,7 @@ def render(env: Mapping[str, str], services: Sequence[Service], run_dir: Path) -
         shutil.copyfile(body, nginx_dir / "html" / "errors" / body.name)
     shutil.copyfile(TEMPLATES / "edge_headers.conf", nginx_dir / "edge_headers.conf")
     (nginx_dir / "metrics_allow.conf").write_text(values["METRICS_ALLOW"], encoding="utf-8")
-    urls = [{"url": f"/openapi/{s.name}.json", "name": s.name} for s in services if s.openapi]
-    docs = fill((TEMPLATES / "docs.html.template").read_text(), {"OPENAPI_URLS": json.dumps(urls)})
-    (nginx_dir / "html" / "docs.html").write_text(docs, encoding="utf-8")
+    _render_docs(services, nginx_dir / "html")
     error_pages = [
         f"        error_page {status} /_gateway/errors/{status}.json;" for status in ERROR_STATUSES
     ]
@@ -149,6 +190,7 @@ def render(env: Mapping[str, str], services: Sequence[Service], run_dir: Path) -
         "UPSTREAMS": _upstreams(services),
         "SERVICE_LOCATIONS": _service_locations(services, nginx_dir),
         "ERROR_PAGES": "\n".join(sorted(error_pages)),
+        "DOCS_CSP": DOCS_CSP,
     }
     conf = nginx_dir / "nginx.conf"
     conf.write_text(fill((TEMPLATES / "nginx.conf.template").read_text(), values), "utf-8")

@@ -8,6 +8,8 @@ import re
 import secrets
 from collections.abc import Callable
 
+import pytest
+
 from tests.e2e.accounts import Account
 from tests.e2e.stacks import LifecycleStack
 from tests.support.otlp import Span
@@ -103,10 +105,23 @@ async def test_a_clients_own_traceparent_goes_on_unchanged(
     await _trace(lifecycle_stack, trace_id, continued)
 
 
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "00-not-a-trace",
+        f"00-{'0' * 32}-{'b' * 16}-01",  # an all-zero trace id
+        f"00-{'a' * 32}-{'0' * 16}-01",  # an all-zero parent id
+        f"ff-{'a' * 32}-{'b' * 16}-01",  # version ff is invalid
+        f"00-{'a' * 32}-{'b' * 16}-01-more",  # version 00 has exactly four fields
+        f"00-{'a' * 32}-{'b' * 16}-01" + "x" * 6000,
+    ],
+)
 async def test_a_malformed_traceparent_is_replaced_by_the_gateways(
-    lifecycle_user: Account, lifecycle_stack: LifecycleStack
+    lifecycle_user: Account, lifecycle_stack: LifecycleStack, traceparent: str
 ) -> None:
-    listed = await lifecycle_user.http.get("/orders", headers={"traceparent": "00-not-a-trace"})
+    listed = await lifecycle_user.http.get(
+        "/orders", headers={"traceparent": traceparent, "tracestate": "vendor=value"}
+    )
     assert listed.status_code == 200, listed.text
 
     def started_at_the_gateway(spans: list[Span]) -> None:
