@@ -15,6 +15,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -50,11 +51,13 @@ def run(env: dict[str, str], processes_file: Path) -> int:
     asked_by: list[str] = []  # the signal that asked to stop, said once the stop begins
 
     def stop(signum: int, _: FrameType | None) -> None:
-        # Nothing but flags here: a handler that printed (under the output lock) could run
-        # while that lock is held, as when a second signal comes during the first's line,
-        # and wait for itself for ever. `uv run` passes a SIGTERM or Ctrl-C on, so they do.
+        # Nothing that takes a lock here: a handler runs on the main thread between two of
+        # its bytecodes, maybe while that thread holds the very lock (the output's, or the
+        # stop event's own, inside Event.wait), and would wait for itself for ever. So the
+        # event is set from a thread of its own. `uv run` passes a SIGTERM or Ctrl-C on, so
+        # two signals come at once.
         asked_by.append(signal.Signals(signum).name)
-        supervisor.stopping.set()
+        threading.Thread(target=supervisor.stopping.set, daemon=True).start()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
