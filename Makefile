@@ -39,7 +39,7 @@ admin: deps  ## make an admin (or promote a user): make admin USERNAME=... EMAIL
 	@$(RUN) auth-service migrate
 	@ADMIN_PASSWORD='$(PASSWORD)' $(RUN) auth-service create-admin --username '$(USERNAME)' --email '$(EMAIL)'
 
-rebuild-projection: deps  ## repopulate order_query's Redis projection from order_command
+rebuild-projection: deps  ## rebuild order_query's Redis projection from the event logs, online
 	@$(RUN) order-query rebuild
 
 replay-dead-letters: deps  ## move order_query's dead-lettered events back: [QUEUE=orders|users]

@@ -91,6 +91,7 @@ def stack_env(
         "ORDER_COMMAND_HOST": "127.0.0.1",
         "ORDER_COMMAND_PORT": str(ports.order_command),
         "ORDER_COMMAND_URL": f"http://127.0.0.1:{ports.order_command}",
+        "AUTH_URL": f"http://127.0.0.1:{ports.auth}",
         "ORDER_QUERY_HOST": "127.0.0.1",
         "ORDER_QUERY_PORT": str(ports.order_query),
         "STATUS_WORKER_HOST": "127.0.0.1",

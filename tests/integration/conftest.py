@@ -1,16 +1,21 @@
-"""What the integration tests of several services share: order_command's app, in process, on
-its session database. There is one such app per session, so that no second order_command
-competes with it for its command queue (the status worker's tests send it commands)."""
+"""What the integration tests of several services share: order_command's app and the auth
+service's, in process, each on its session database. There is one order_command app per
+session, so that no second one competes with it for its command queue (the status worker's
+tests send it commands); the auth app's log holds the users order_query's rebuild replays."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from auth_service.cli import MIGRATIONS as AUTH_MIGRATIONS
+from auth_service.main import create_app as create_auth_app
+from auth_service.settings import AuthSettings
 from order_command.cli import MIGRATIONS
 from order_command.main import create_app
 from order_command.settings import OrderCommandSettings
@@ -33,6 +38,35 @@ def make_settings(servers: Servers, database_url: str, **overrides: Any) -> Orde
 @pytest.fixture(scope="session")
 async def command_app(servers: Servers, orders_db_url: str) -> AsyncIterator[FastAPI]:
     app = create_app(make_settings(servers, orders_db_url), keys=TEST_KEYS)
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+def auth_db_url(servers: Servers) -> str:
+    """A fresh `auth_it` database, migrated by the service's own Alembic history."""
+    return fresh_database(servers.database("auth_it"), AUTH_MIGRATIONS)
+
+
+@pytest.fixture(scope="session")
+def auth_settings(
+    servers: Servers, auth_db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AuthSettings:
+    return make_auth_settings(servers, auth_db_url, tmp_path_factory.mktemp("keys") / "auth.pem")
+
+
+def make_auth_settings(servers: Servers, database_url: str, key_file: Path) -> AuthSettings:
+    return AuthSettings(
+        environment="test",
+        auth_database_url=database_url,
+        rabbitmq_url=servers.rabbitmq,
+        auth_jwt_key_file=key_file,
+    )
+
+
+@pytest.fixture(scope="session")
+async def auth_app(auth_settings: AuthSettings) -> AsyncIterator[FastAPI]:
+    app = create_auth_app(auth_settings)
     async with LifespanManager(app):
         yield app
 

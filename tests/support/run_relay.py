@@ -1,15 +1,15 @@
-"""Run as a process of its own: an outbox relay over one database, until it is killed."""
+"""Run as a process of its own: an event log relay over one database, until it is killed."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 
-from shared.outbox import OutboxRelay
+from shared.event_log import LogRelay
 
 
 async def main(database_url: str, amqp_url: str) -> None:
-    relay = OutboxRelay(database_url=database_url, amqp_url=amqp_url, batch_size=200)
+    relay = LogRelay(database_url=database_url, amqp_url=amqp_url, batch_size=200)
     sys.stdout.write("relaying\n")
     sys.stdout.flush()
     await relay.run()

@@ -25,9 +25,10 @@ def bearer(user_id: uuid.UUID, role: Role = Role.USER) -> dict[str, str]:
 
 
 class Caller:
-    """Someone calling the API: a fresh user id and the header that proves it."""
+    """Someone calling the API: a user id (a fresh one unless given) and the header that
+    proves it."""
 
-    def __init__(self, role: Role = Role.USER) -> None:
-        self.id = uuid.uuid4()
+    def __init__(self, role: Role = Role.USER, user_id: uuid.UUID | None = None) -> None:
+        self.id = user_id or uuid.uuid4()
         self.role = role
         self.headers = bearer(self.id, role)

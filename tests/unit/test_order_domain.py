@@ -55,6 +55,7 @@ def new_order(items: list[OrderItem] | None = None, total: str | None = None) ->
         user_id=OWNER,
         items=items if items is not None else [item(quantity=2), item("cake", "3.99")],
         total_price=None if total is None else Decimal(total),
+        currency="USD",
         now=T0,
     )
 
@@ -68,6 +69,7 @@ def stored_order(
         user_id=OWNER,
         items=(item(),),
         total_price=Decimal("2.50"),
+        currency="USD",
         status=status,
         version=version,
         is_deleted=is_deleted,

@@ -76,17 +76,10 @@ def test_the_status_is_read_as_people_type_it() -> None:
     assert ListParams.model_validate({"status": " cancelled "}).status == "CANCELED"
 
 
-def test_only_a_filter_on_the_total_reads_the_order() -> None:
-    assert Filters().keeps(b"not even json")
-    keeps = Filters(min_total=Decimal("5"), max_total=Decimal("10")).keeps
-    assert [
-        keeps(b'{"total_price": "%s"}' % t) for t in (b"4.99", b"5.00", b"10.00", b"10.01")
-    ] == [
-        False,
-        True,
-        True,
-        False,
-    ]
+def test_the_totals_bounds_are_compared_as_redis_reads_them() -> None:
+    assert Filters().total_bounds() == (None, None)
+    bounds = Filters(min_total=Decimal("5"), max_total=Decimal("10.01")).total_bounds()
+    assert bounds == (5.0, 10.01)
 
 
 def test_a_live_order_is_in_its_users_and_everybodys_indexes_all_and_by_status() -> None:

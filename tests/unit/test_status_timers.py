@@ -31,6 +31,7 @@ def created() -> Envelope[OrderCreated]:
         user_id=uuid.uuid4(),
         items=(OrderItem(name="tea", price=Decimal("2.50"), quantity=2),),
         total_price=Decimal("5.00"),
+        currency="USD",
         status=OrderStatus.PENDING,
         version=1,
         is_deleted=False,

@@ -15,7 +15,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import make_url
 
 from auth_service.main import create_app
-from tests.integration.auth.conftest import make_settings
+from tests.integration.conftest import make_auth_settings
 from tests.support.factories import user_body
 from tests.support.servers import Servers
 from tests.support.tcp_proxy import TcpProxy
@@ -36,7 +36,7 @@ async def proxied_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The auth service reaching Postgres only through a proxy the test can cut."""
     url = make_url(auth_db_url).set(host="127.0.0.1", port=pg_proxy.port)
-    settings = make_settings(
+    settings = make_auth_settings(
         servers, url.render_as_string(hide_password=False), tmp_path / "auth.pem"
     )
     app = create_app(settings)

@@ -1,5 +1,5 @@
 """Concurrent writers to one order take turns: no lost update, one gap-free version chain,
-one outbox event per version."""
+one logged event per version."""
 
 from __future__ import annotations
 
@@ -19,11 +19,9 @@ CreateOrder = Callable[..., Awaitable[dict[str, Any]]]
 SERVICE = Caller(Role.SERVICE)
 
 
-async def outbox_versions(orders_db: asyncpg.Connection, order_id: str) -> list[int]:
+async def logged_versions(orders_db: asyncpg.Connection, order_id: str) -> list[int]:
     rows = await orders_db.fetch(
-        "select (body->>'version')::int as version from outbox"
-        " where body->>'aggregate_id' = $1 order by id",
-        order_id,
+        "select version from event_log where aggregate_id = $1 order by position", order_id
     )
     return [row["version"] for row in rows]
 
@@ -71,7 +69,7 @@ async def test_50_concurrent_status_changes_leave_one_gap_free_version_chain(
     final = await stored(client, order["id"])
     assert final["version"] == 1 + len(ok)
     assert sorted(versions) == list(range(2, final["version"] + 1))
-    assert await outbox_versions(orders_db, order["id"]) == list(range(1, final["version"] + 1))
+    assert await logged_versions(orders_db, order["id"]) == list(range(1, final["version"] + 1))
     # the 200 answers form the chain: each moved on from the one before it
     chain = [a["status"] for a in sorted(ok, key=lambda a: a["version"])]
     order_of = ["PENDING", "PAID", "SHIPPED", "CANCELED"]
@@ -118,4 +116,4 @@ async def test_20_concurrent_item_replacements_each_get_their_own_version(
     # each answer is what that request wrote: its own items
     for body, answer in zip(bodies, answers, strict=True):
         assert answer.json()["items"] == body["items"]
-    assert await outbox_versions(orders_db, order["id"]) == list(range(1, 22))
+    assert await logged_versions(orders_db, order["id"]) == list(range(1, 22))

@@ -18,8 +18,8 @@ from sqlalchemy import exc as sa_exc
 from order_command import repository
 from order_command.domain import Order
 from shared.db import create_engine
+from shared.event_log import log_row
 from shared.events import OrderItem
-from shared.outbox import outbox_row
 from tests.integration.order_command.conftest import order_body
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
@@ -172,13 +172,14 @@ async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A create is one statement without a transaction around it: when its event's insert
-    fails (here: an event id the outbox holds already), the order's insert must not stay."""
+    fails (here: an event id the log holds already), the order's insert must not stay."""
 
     def new_order() -> Order:
         return Order.create(
             user_id=alice.id,
             items=[OrderItem(name="tea", price=Decimal("2.50"), quantity=1)],
             total_price=None,
+            currency="USD",
             now=datetime.now(UTC),
         )
 
@@ -189,11 +190,11 @@ async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
             await repository.add(conn, first)
             await conn.commit()
         event_id = await orders_db.fetchval(
-            "select event_id from outbox where body->>'aggregate_id' = $1", str(first.id)
+            "select event_id from event_log where aggregate_id = $1", first.id
         )
         monkeypatch.setattr(
-            "order_command.repository.outbox_row",
-            lambda envelope: {**outbox_row(envelope), "event_id": event_id},
+            "order_command.repository.log_row",
+            lambda envelope: {**log_row(envelope), "event_id": event_id},
         )
         # As OrderService.create runs it: no transaction, each statement commits alone.
         async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:

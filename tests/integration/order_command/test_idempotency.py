@@ -167,7 +167,7 @@ async def test_20_concurrent_requests_with_one_key_create_one_order_and_one_even
     assert events == 1
     assert await orders_of(orders_db, alice) == 1
     rows = await orders_db.fetchval(
-        "select count(*) from outbox where body->>'aggregate_id' = $1", order_id
+        "select count(*) from event_log where aggregate_id = $1", uuid.UUID(order_id)
     )
     assert rows == 1
 

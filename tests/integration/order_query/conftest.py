@@ -25,12 +25,13 @@ from fastapi import FastAPI
 from faststream.rabbit import RabbitBroker
 from redis.asyncio import Redis
 
-from order_query.command_side import CommandSide
+from order_query.command_side import CommandSide, InternalApi
 from order_query.consumers import ORDERS_QUEUE, USERS_QUEUE
 from order_query.main import create_app as create_query_app
-from order_query.projection import order_key
+from order_query.projection import Projection, history_key, order_key, prefix
 from order_query.settings import OrderQuerySettings
 from shared.events import Envelope, Role, UserRegistered
+from shared.service_tokens import ServiceTokens
 from shared.topology import (
     AUTH_EVENTS,
     ORDERS_EVENTS,
@@ -39,6 +40,7 @@ from shared.topology import (
     declare_dead_letter_queue,
     declare_exchanges,
 )
+from tests.support.factories import user_body
 from tests.support.servers import Servers
 from tests.support.tokens import TEST_KEYS, Caller, bearer
 from tests.support.waiting import eventually
@@ -47,6 +49,7 @@ ORDERS = consumer_queue(ORDERS_QUEUE, "order.*")
 USERS = consumer_queue(USERS_QUEUE, UserRegistered.ROUTING_KEY)
 ORDERS_DLQ = dead_letter_queue(ORDERS_QUEUE).name
 SERVICE = Caller(Role.SERVICE)
+ADMIN = Caller(Role.ADMIN)
 
 
 def order_body(*prices: str, **overrides: Any) -> dict[str, Any]:
@@ -144,6 +147,35 @@ async def link_to(command_app: FastAPI) -> AsyncIterator[Link]:
 async def link(command_app: FastAPI) -> AsyncIterator[Link]:
     async with link_to(command_app) as made:
         yield made
+
+
+# --- the auth service: the source of users' names, and of the users' log ---------------
+
+
+@pytest.fixture(scope="session")
+async def auth(auth_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The auth service's HTTP API, over ASGI."""
+    transport = httpx.ASGITransport(app=auth_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://auth") as http:
+        yield http
+
+
+@pytest.fixture
+def users_log(auth: httpx.AsyncClient) -> InternalApi:
+    """The auth service's event log, read as order_query's rebuild reads it."""
+    tokens = ServiceTokens(
+        "http://auth/internal/token", "order_query", "local-order-query-secret", auth
+    )
+    return InternalApi("http://auth", auth, tokens, timeout=30, name="auth")
+
+
+async def register(auth: httpx.AsyncClient) -> tuple[Caller, str]:
+    """A user signed up at the auth service (so the users' log and `user.registered` name
+    them), and their username; the caller's token comes from the tests' key."""
+    body = user_body()
+    created = await auth.post("/auth/create_user", json=body)
+    assert created.status_code == 201, created.text
+    return Caller(user_id=uuid.UUID(created.json()["id"])), body["username"]
 
 
 # --- the broker: order_query's queues, and putting messages in them ---------------------
@@ -255,8 +287,24 @@ async def redis(servers: Servers) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+async def live_keys(redis: Redis, *names: str) -> list[str]:
+    """The full names of projection keys (`order_key(...)`, ...) in the live generation."""
+    generation = prefix(await Projection(redis).live_generation())
+    return [generation + name for name in names]
+
+
+async def lose_projection(redis: Redis) -> None:
+    """Redis lost its data (the tests' own database)."""
+    await redis.flushdb()
+
+
+async def lose_order(redis: Redis, order_id: str) -> None:
+    """The projection loses one order (its state and its history), as if never projected."""
+    await redis.delete(*await live_keys(redis, order_key(order_id), history_key(order_id)))
+
+
 async def projected(redis: Redis, order_id: str) -> dict[str, Any] | None:
-    raw = await redis.get(order_key(order_id))
+    raw = await Projection(redis).get(order_id)
     return json.loads(raw) if raw else None
 
 

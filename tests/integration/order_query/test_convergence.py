@@ -11,16 +11,19 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from order_query.cli import rebuild
+from order_query.command_side import InternalApi
 from order_query.projection import Outcome, Projection
-from shared.events import OrderStatus, Role
+from order_query.rebuild import Summary, rebuild
+from shared.events import OrderStatus
 from tests.integration.order_query.conftest import (
+    ADMIN,
     ORDERS,
     ORDERS_DLQ,
     Link,
@@ -28,10 +31,13 @@ from tests.integration.order_query.conftest import (
     Rabbit,
     StartQuery,
     create,
-    every_order_held,
     held,
+    live_keys,
+    lose_projection,
+    order_body,
     projected,
     publish_to_queue,
+    register,
     until_projected,
     waiting_in,
 )
@@ -41,7 +47,6 @@ from tests.support.tokens import Caller
 from tests.support.waiting import eventually
 
 USERS = [Caller() for _ in range(3)]
-ADMIN = Caller(Role.ADMIN)
 
 
 async def make_history(command: httpx.AsyncClient, command_app: FastAPI) -> list[str]:
@@ -106,11 +111,6 @@ def shuffled_with_duplicates(bodies: list[bytes], seed: int) -> list[bytes]:
     delivered = bodies + rng.choices(bodies, k=len(bodies))
     rng.shuffle(delivered)
     return delivered
-
-
-async def lose_projection(redis: Redis) -> None:
-    """Redis lost its data (the tests' own database)."""
-    await redis.flushdb()
 
 
 async def assert_converged(
@@ -203,54 +203,138 @@ async def test_two_consumers_at_once_converge_to_what_order_command_holds(
     assert await waiting_in(rabbit, ORDERS_DLQ) == dead_before
 
 
-async def test_after_redis_loses_everything_rebuild_restores_every_order_while_reads_go_on(
+async def _as_seen(query: Query, redis: Redis, ids: list[str]) -> dict[str, tuple[Any, Any]]:
+    """Each order and its history as an admin reads them (a deleted one: as stored, with
+    the names of the history's actors)."""
+    projection, seen = Projection(redis), {}
+    for order_id in ids:
+        order = await query.get(f"/orders/{order_id}", ADMIN)
+        if order.status_code == 200:
+            history = (await query.get(f"/orders/{order_id}/history", ADMIN)).json()
+            seen[order_id] = (order.json(), history)
+            continue
+        entries = await projection.history(order_id)
+        actors = {e["actor"]["id"] for e in entries if e["actor"] and e["actor"]["id"]}
+        seen[order_id] = (
+            await projected(redis, order_id),
+            (entries, await projection.usernames(actors)),
+        )
+    return seen
+
+
+async def test_after_redis_is_flushed_a_rebuild_restores_every_order_history_and_name(
     stream: tuple[list[str], list[bytes]],
     start_query: StartQuery,
     link: Link,
     command: httpx.AsyncClient,
+    auth: httpx.AsyncClient,
+    users_log: InternalApi,
+    rabbit: Rabbit,
     redis: Redis,
 ) -> None:
-    ids, _ = stream
-    owner = Caller()
-    changing = [await create(command, owner) for _ in range(5)]
+    ids, bodies = stream
+    named, username = await register(auth)
+    mine = [await create(command, named) for _ in range(3)]
+    for order in mine[:2]:
+        path = f"/orders/{order['id']}"
+        await command.put(path, json=order_body("1.00", "2.00"), headers=named.headers)
+        await command.patch(f"{path}/status", json={"status": "PAID"}, headers=named.headers)
+    await command.delete(f"/orders/{mine[2]['id']}", headers=named.headers)
+    every = ids + [order["id"] for order in mine]
     async with start_query(link=link) as query:
+        for body in bodies:
+            await publish_to_queue(rabbit, body)
+        await assert_converged(redis, command, ids, bodies)
+        for order in mine:
+            await until_projected(redis, await held(command, order["id"]))
+
+        async def named_in_histories() -> bool:
+            seen = await _as_seen(query, redis, [order["id"] for order in mine[:2]])
+            return all(
+                entry["actor"]["username"] == username
+                for _, history in seen.values()
+                for entry in history
+                if entry["actor"] and entry["actor"]["kind"] == "user"
+            )
+
+        await eventually(named_in_histories, what="the user's name in their orders' histories")
+        before = await _as_seen(query, redis, every)
+        shown = [
+            (order, history) for order, history in before.values() if isinstance(history, list)
+        ]
+        assert shown and all(len(history) == order["version"] for order, history in shown)
+
         await lose_projection(redis)
-        known = [await held(command, i) for i in ids]
-        readable = [o for o in known if not o["is_deleted"]]
-        answers: list[int] = []
-        report: list[str] = []
+        visible = [
+            order_id for order_id, (_, entries) in before.items() if isinstance(entries, list)
+        ]
+        reads: list[int] = []
         done = asyncio.Event()
 
         async def read_meanwhile() -> None:
             while not done.is_set():
-                for order in readable:
-                    by = Caller(Role.ADMIN)
-                    answers.append((await query.get(f"/orders/{order['id']}", by)).status_code)
-                answers.append((await query.get("/orders", ADMIN)).status_code)
+                for order_id in visible[:20]:
+                    reads.append((await query.get(f"/orders/{order_id}", ADMIN)).status_code)
+                reads.append((await query.get("/orders", ADMIN)).status_code)
 
-        async def change_meanwhile() -> None:
-            for order in changing:
-                await command.patch(
-                    f"/orders/{order['id']}/status", json={"status": "PAID"}, headers=owner.headers
-                )
-
-        async def rebuild_then_stop() -> tuple[int, int]:
+        async def rebuild_then_stop() -> Summary:
             try:
-                return await rebuild(Projection(redis), link.command_side, report=report.append)
+                return await rebuild(
+                    redis, orders=link.command_side, users=users_log, report=lambda _: None
+                )
             finally:
                 done.set()
 
-        _, _, (seen, written) = await asyncio.gather(
-            read_meanwhile(), change_meanwhile(), rebuild_then_stop()
-        )
+        _, summary = await asyncio.gather(read_meanwhile(), rebuild_then_stop())
+        assert set(reads) == {200}, "every read answered while the rebuild ran"
+        assert summary.users > 0 and summary.events >= len(bodies)
+        assert await _as_seen(query, redis, every) == before
 
-        every = await every_order_held(command)
-        assert seen == len(every)
-        assert written <= seen
-        assert report[-1].startswith(f"done: {seen} orders read from order_command")
-        assert set(answers) == {200}, "every read answered while the rebuild ran"
-        for order in every:  # the changes made meanwhile may still be on their way
-            await until_projected(redis, await held(command, order["id"]))
+
+async def test_a_rebuild_under_a_stream_of_writes_ends_as_the_command_side_holds_every_order(
+    start_query: StartQuery,
+    link: Link,
+    command: httpx.AsyncClient,
+    users_log: InternalApi,
+    redis: Redis,
+) -> None:
+    owner = Caller()
+    done = asyncio.Event()
+    made: list[str] = []
+    reads: list[int] = []
+    report: list[str] = []
+
+    async def write_meanwhile() -> None:
+        while not done.is_set() or len(made) < 10:
+            order = await create(command, owner)
+            made.append(order["id"])
+            path = f"/orders/{order['id']}/status"
+            await command.patch(path, json={"status": "PAID"}, headers=owner.headers)
+
+    async def read_meanwhile() -> None:
+        while not done.is_set():
+            reads.append((await query.get("/orders", owner)).status_code)
+            if made:
+                reads.append((await query.get(f"/orders/{made[-1]}", owner)).status_code)
+
+    async def rebuild_then_stop() -> Summary:
+        try:
+            return await rebuild(
+                redis, orders=link.command_side, users=users_log, report=report.append
+            )
+        finally:
+            done.set()
+
+    async with start_query(link=link) as query:
+        _, _, summary = await asyncio.gather(
+            write_meanwhile(), read_meanwhile(), rebuild_then_stop()
+        )
+        assert set(reads) == {200}, "every read answered while the rebuild ran"
+        assert report[-1].startswith("done: ") and "events/s" in report[-1]
+        assert summary.generation == (summary.previous or 0) + 1
+        for order_id in made:
+            await until_projected(redis, await held(command, order_id))
+        assert await redis.get("oq:generation") == str(summary.generation).encode()
 
 
 async def test_an_event_never_overwrites_a_write_made_after_it_read_the_order(
@@ -299,5 +383,6 @@ async def test_an_event_never_overwrites_a_write_made_after_it_read_the_order(
 
     stored = await projected(redis, order_id)
     assert stored is not None and (stored["status"], stored["version"]) == ("PAID", 2)
-    assert await redis.zscore("oq:orders:PAID", order_id) is not None
-    assert await redis.zscore("oq:orders:CANCELED", order_id) is None
+    paid, canceled = await live_keys(redis, "orders:PAID", "orders:CANCELED")
+    assert await redis.zscore(paid, order_id) is not None
+    assert await redis.zscore(canceled, order_id) is None

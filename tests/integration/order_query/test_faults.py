@@ -21,7 +21,6 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from order_query.projection import history_key, order_key
 from shared.events import Role
 from tests.integration.order_query.conftest import (
     ORDERS_DLQ,
@@ -31,6 +30,7 @@ from tests.integration.order_query.conftest import (
     create,
     dead_lettered,
     held,
+    lose_order,
     projected,
     publish_to_queue,
     until_projected,
@@ -145,7 +145,7 @@ async def test_with_order_command_down_a_repair_waits_and_completes_when_it_is_b
         await until_projected(redis, other)
 
         link.network.down = True
-        await redis.delete(order_key(order["id"]), history_key(order["id"]))  # lost
+        await lose_order(redis, order["id"])  # lost
         await publish_to_queue(rabbit, json.dumps(event).encode())  # v2 again: a gap now
 
         # A read of a lost order needs order_command: a fast 503; the others are served.
@@ -252,7 +252,7 @@ async def test_replay_moves_dead_letters_back_and_they_apply_once_the_cause_is_f
 
         # A deployment whose service credentials order_command refuses: repairs fail.
         link.token.role = Role.USER
-        await redis.delete(order_key(order["id"]), history_key(order["id"]))
+        await lose_order(redis, order["id"])
         body = json.dumps(event).encode()
         await publish_to_queue(rabbit, body)
         await eventually(

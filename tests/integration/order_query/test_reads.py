@@ -10,13 +10,13 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from order_query.projection import history_key, order_key
 from shared.events import OrderStatus
 from tests.integration.order_query.conftest import (
     Query,
     Rabbit,
     create,
     held,
+    lose_order,
     projected,
     publish_user,
     until_projected,
@@ -48,7 +48,7 @@ async def test_an_order_missing_from_the_projection_is_repaired_from_order_comma
 ) -> None:
     order = await create(command, alice)
     await until_projected(redis, order)
-    await redis.delete(order_key(order["id"]), history_key(order["id"]))  # lost
+    await lose_order(redis, order["id"])  # lost
 
     response = await query.get(f"/orders/{order['id']}", alice)
 

@@ -54,22 +54,22 @@ async def test_a_relay_killed_mid_batch_and_restarted_delivers_every_event(
     tag = "crash-" + str(await db.fetchval("select gen_random_uuid()"))[:8]
     await db.execute(
         """
-        insert into outbox (event_id, exchange, routing_key, body)
-        select id, 'auth.events', 'user.registered', jsonb_build_object(
-            'event_id', id, 'type', 'user.registered', 'occurred_at', now(),
-            'aggregate_id', id, 'version', 1,
-            'payload', jsonb_build_object('id', id, 'username', $1 || '-' || n,
-                                          'email', n || '@example.com', 'role', 'user'))
+        insert into event_log (event_id, aggregate_id, version, type, schema_version, payload,
+                               actor, occurred_at)
+        select id, id, 1, 'user.registered', 1,
+               jsonb_build_object('id', id, 'username', $1 || '-' || n,
+                                  'email', n || '@example.com', 'role', 'user'),
+               id, now()
         from (select gen_random_uuid() as id, n from generate_series(1, $2) n) rows
         """,
         tag,
         EVENTS,
     )
-    expected = {str(r["event_id"]) for r in await db.fetch("select event_id from outbox")}
+    expected = {str(r["event_id"]) for r in await db.fetch("select event_id from event_log")}
 
     async def published() -> int:
-        value: int = await db.fetchval("select count(*) from outbox where published_at is not null")
-        return value
+        unsent: int = await db.fetchval("select count(*) from unpublished_events")
+        return EVENTS - unsent
 
     async def arrived() -> set[str | None]:
         return {m.message_id for m in captured.messages}
@@ -93,7 +93,7 @@ async def test_a_relay_killed_mid_batch_and_restarted_delivers_every_event(
                 published,
                 until=lambda n: n == EVENTS,
                 timeout=60,
-                what="the restarted relay draining the outbox",
+                what="the restarted relay draining the unsent events",
             )
             await eventually(
                 lambda: asyncio.sleep(0, result={m.message_id for m in captured.messages}),

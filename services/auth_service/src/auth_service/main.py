@@ -17,8 +17,8 @@ from auth_service.tokens import AccessTokenIssuer
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from shared.db import create_engine, ping
+from shared.event_log import LogRelay, catch_up_router
 from shared.events import Envelope, UserRegistered
-from shared.outbox import OutboxRelay
 from shared.security import StaticKeys, TokenVerifier
 from shared.topology import AUTH_EVENTS
 
@@ -66,12 +66,13 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             refresh_ttl=timedelta(seconds=settings.auth_refresh_token_ttl_seconds),
             service_clients=settings.service_clients(),
         )
+        app.state.event_log_engine = engine
         app.state.dependency_timeout = settings.dependency_timeout
         app.state.readiness = {
             "postgres": lambda: ping(engine),
             "rabbitmq": lambda: require_broker(broker),
         }
-        relay = OutboxRelay(
+        relay = LogRelay(
             database_url=settings.auth_database_url.get_secret_value(),
             amqp_url=settings.rabbitmq_url.get_secret_value(),
         )
@@ -90,6 +91,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         routers=[
             api.router,
             api.internal,
+            catch_up_router(),
             asyncapi_router(broker, title="auth_service", version=VERSION),
         ],
     )

@@ -1,4 +1,4 @@
-"""The auth database: users, refresh tokens (as hashes, in families) and the outbox."""
+"""The auth database: users, refresh tokens (as hashes, in families) and the event log."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import (
     func,
 )
 
-from shared.outbox import outbox_table
+from shared.event_log import event_log_table, unpublished_table
 
 metadata = MetaData()
 
@@ -47,4 +47,5 @@ refresh_tokens = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
-outbox = outbox_table(metadata)
+event_log = event_log_table(metadata)
+unpublished_events = unpublished_table(metadata)

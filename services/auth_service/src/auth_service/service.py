@@ -12,14 +12,14 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from auth_service.models import outbox, refresh_tokens, users
+from auth_service.models import event_log, refresh_tokens, users
 from auth_service.passwords import PasswordHasher
 from auth_service.refresh_rules import StoredRefreshToken, Verdict, judge
 from auth_service.schemas import NewUser, ServiceToken, TokenPair, UserOut
 from auth_service.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
 from shared.errors import Conflict, NotFound, Unauthorized
+from shared.event_log import append_events
 from shared.events import Envelope, Role, UserRegistered
-from shared.outbox import add_to_outbox
 
 # A service's token subject is a name-based UUID, stable for a client id.
 SERVICE_NAMESPACE = uuid.UUID("5b0e7f0c-5d52-4f0e-9a53-0c3c1c0a7e11")
@@ -53,7 +53,7 @@ class AuthService:
                 await conn.execute(
                     insert(users).values(**user.model_dump(), password_hash=password_hash)
                 )
-                await add_to_outbox(conn, outbox, _registered(user))
+                await append_events(conn, event_log, [_registered(user)])
         except IntegrityError as exc:
             field = "username" if "users_username_key" in str(exc.orig) else "email"
             raise Conflict(f"That {field} is taken", details={"field": field}) from exc

@@ -117,6 +117,7 @@ class Order:
     user_id: uuid.UUID
     items: tuple[OrderItem, ...]
     total_price: Decimal
+    currency: str
     status: OrderStatus
     version: int
     is_deleted: bool
@@ -131,6 +132,7 @@ class Order:
         user_id: uuid.UUID,
         items: list[OrderItem],
         total_price: Decimal | None,
+        currency: str,
         now: datetime,
         order_id: uuid.UUID | None = None,
     ) -> Order:
@@ -140,6 +142,7 @@ class Order:
             user_id=user_id,
             items=valid,
             total_price=check_total(valid, total_price),
+            currency=currency,
             status=OrderStatus.PENDING,
             version=1,
             is_deleted=False,
@@ -154,6 +157,7 @@ class Order:
             user_id=self.user_id,
             items=self.items,
             total_price=self.total_price,
+            currency=self.currency,
             status=self.status,
             version=self.version,
             is_deleted=self.is_deleted,

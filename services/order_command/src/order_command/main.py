@@ -17,8 +17,8 @@ from order_command.settings import OrderCommandSettings
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from shared.db import create_engine, ping
+from shared.event_log import LogRelay, catch_up_router
 from shared.events import Envelope, OrderCreated, OrderDeleted, OrderStatusChanged, OrderUpdated
-from shared.outbox import OutboxRelay
 from shared.security import JwksKeys, KeySource, TokenVerifier
 from shared.topology import ORDERS_EVENTS
 
@@ -63,16 +63,17 @@ def create_app(
         app.state.orders = OrderService(
             engine=engine,
             idempotency_ttl=timedelta(seconds=settings.idempotency_key_ttl_seconds),
+            currency=settings.order_currency,
         )
+        app.state.event_log_engine = engine
         app.state.dependency_timeout = settings.dependency_timeout
         app.state.readiness = {
             "postgres": lambda: ping(engine),
             "rabbitmq": lambda: require_broker(broker),
         }
-        relay = OutboxRelay(
+        relay = LogRelay(
             database_url=settings.orders_database_url.get_secret_value(),
             amqp_url=settings.rabbitmq_url.get_secret_value(),
-            retention=timedelta(seconds=settings.outbox_retention_seconds),
         )
 
         async def prune_keys() -> None:
@@ -93,11 +94,12 @@ def create_app(
     app = create_service_app(
         title="order_command",
         version=VERSION,
-        description="Creates and changes orders; every change is an event, through the outbox.",
+        description="Creates and changes orders; every change is an event in its log.",
         lifespan=lifespan,
         routers=[
             api.router,
             api.internal,
+            catch_up_router(),
             asyncapi_router(broker, title="order_command", version=VERSION),
         ],
     )

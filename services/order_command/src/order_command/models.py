@@ -1,4 +1,4 @@
-"""The orders database: orders, idempotency keys, and the outbox."""
+"""The orders database: orders, idempotency keys, and the event log."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from shared.outbox import outbox_table
+from shared.event_log import event_log_table, unpublished_table
 
 metadata = MetaData()
 
@@ -31,6 +31,7 @@ orders = Table(
     # The items are a value of the order, always read and replaced whole: one JSONB column.
     Column("items", JSONB, nullable=False),
     Column("total_price", Numeric(14, 2), nullable=False),
+    Column("currency", String(3), nullable=False),
     Column("status", String(16), nullable=False),
     Column("version", Integer, nullable=False),
     Column("is_deleted", Boolean, nullable=False),
@@ -51,4 +52,5 @@ idempotency_keys = Table(
     PrimaryKeyConstraint("user_id", "key"),
 )
 
-outbox = outbox_table(metadata)
+event_log = event_log_table(metadata)
+unpublished_events = unpublished_table(metadata)

@@ -1,4 +1,4 @@
-"""Orders in and out of Postgres, and their events into the outbox, on the caller's
+"""Orders in and out of Postgres, and their events into the event log, on the caller's
 connection (inside its transaction)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from sqlalchemy import Insert, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_command.domain import Order
-from order_command.models import orders, outbox
+from order_command.models import event_log, orders
+from shared.event_log import append_events, log_row
 from shared.events import Envelope, OrderItem, OrderStatus
-from shared.outbox import add_to_outbox, outbox_row
 
 
 def _row(order: Order) -> dict[str, Any]:
@@ -21,6 +21,7 @@ def _row(order: Order) -> dict[str, Any]:
         "user_id": order.user_id,
         "items": [item.model_dump(mode="json") for item in order.items],
         "total_price": order.total_price,
+        "currency": order.currency,
         "status": order.status.value,
         "version": order.version,
         "is_deleted": order.is_deleted,
@@ -35,6 +36,7 @@ def _order(row: Any) -> Order:
         user_id=row.user_id,
         items=tuple(OrderItem.model_validate(item) for item in row.items),
         total_price=row.total_price,
+        currency=row.currency,
         status=OrderStatus(row.status),
         version=row.version,
         is_deleted=row.is_deleted,
@@ -61,20 +63,30 @@ async def page(conn: AsyncConnection, after: uuid.UUID | None, limit: int) -> li
 
 def _insert_with_event() -> Insert:
     """A new order and its event in one statement: `WITH new_order AS (INSERT INTO orders
-    ...) INSERT INTO outbox ...`. One statement is atomic by itself, so a create needs no
+    ...) INSERT INTO event_log ...`. One statement is atomic by itself, so a create needs no
     BEGIN and COMMIT around it: one round trip to Postgres instead of four."""
     new_order = (
         insert(orders)
         .values({c.name: bindparam(f"order_{c.name}", type_=c.type) for c in orders.c})
         .cte("new_order")
     )
-    event = {c: bindparam(f"event_{c}", type_=outbox.c[c].type) for c in _EVENT_COLUMNS}
-    return insert(outbox).values(event).add_cte(new_order)
+    event = {c: bindparam(f"event_{c}", type_=event_log.c[c].type) for c in _EVENT_COLUMNS}
+    return insert(event_log).values(event).add_cte(new_order)
 
 
 # The statements are built once and their values passed apart: a statement built anew for
 # each write costs more CPU (its bind parameters and cache key) than running it does.
-_EVENT_COLUMNS = ("event_id", "exchange", "routing_key", "body", "headers")
+_EVENT_COLUMNS = (
+    "event_id",
+    "aggregate_id",
+    "version",
+    "type",
+    "schema_version",
+    "payload",
+    "actor",
+    "trace",
+    "occurred_at",
+)
 _INSERT_WITH_EVENT = _insert_with_event()
 _UPDATE = update(orders).where(orders.c.id == bindparam("order_id"))
 
@@ -86,7 +98,7 @@ async def add(conn: AsyncConnection, order: Order) -> None:
         created, aggregate_id=order.id, version=order.version, occurred_at=order.updated_at
     )
     values = {f"order_{name}": value for name, value in _row(order).items()}
-    values.update({f"event_{name}": value for name, value in outbox_row(envelope).items()})
+    values.update({f"event_{name}": value for name, value in log_row(envelope).items()})
     await conn.execute(_INSERT_WITH_EVENT, values)
 
 
@@ -99,11 +111,13 @@ async def save(conn: AsyncConnection, order: Order, *, was: int) -> None:
 
 
 async def _publish(conn: AsyncConnection, order: Order, *, first_version: int) -> None:
-    for offset, event in enumerate(order.events):
-        envelope = Envelope.wrap(
+    envelopes = [
+        Envelope.wrap(
             event,
             aggregate_id=order.id,
             version=first_version + offset,
             occurred_at=order.updated_at,
         )
-        await add_to_outbox(conn, outbox, envelope)
+        for offset, event in enumerate(order.events)
+    ]
+    await append_events(conn, event_log, envelopes)

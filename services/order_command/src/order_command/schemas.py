@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
-from pydantic import (
-    AliasChoices,
-    Field,
-    field_validator,
-)
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from order_command.domain import MAX_ITEMS, MAX_NAME, MAX_PRICE, MAX_QUANTITY, Order
-from shared.events import OrderItem, OrderState, OrderStatus, StatusInput
+from shared.events import Currency, Money, OrderItem, OrderStatus, StatusInput
 from shared.schemas import RequestModel
 
 
@@ -58,12 +55,25 @@ class LegacyStatusChange(RequestModel):
     new_status: StatusInput
 
 
-class OrderOut(OrderState):
-    """An order as the API answers it."""
+class OrderOut(BaseModel):
+    """An order as the API answers it (DESIGN.md's shape)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    items: tuple[OrderItem, ...]
+    total_price: Money
+    currency: Currency
+    status: OrderStatus
+    version: int
+    is_deleted: bool
+    created_at: datetime
+    updated_at: datetime
 
     @classmethod
     def of(cls, order: Order) -> OrderOut:
-        return cls.model_validate(order.snapshot(), from_attributes=True)
+        return cls.model_validate(order, from_attributes=True)
 
 
 class LegacyOrderOut(OrderOut):

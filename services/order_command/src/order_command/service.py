@@ -1,5 +1,5 @@
 """The order service layer: each method is one use case in one transaction (the unit of work
-owns the commit, and the order's events go to the outbox inside it)."""
+owns the commit, and the order's events go to the event log inside it)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def _now() -> datetime:
 class OrderService:
     engine: AsyncEngine
     idempotency_ttl: timedelta
+    currency: str = "USD"
 
     def __post_init__(self) -> None:
         # The same pool, without BEGIN and COMMIT: for a use case that is one statement.
@@ -42,6 +43,7 @@ class OrderService:
             user_id=actor.user_id,
             items=draft.domain_items(),
             total_price=draft.total_price,
+            currency=self.currency,
             now=_now(),
         )
         answer = Answer(201, OrderOut.of(order).model_dump(mode="json"))
@@ -52,8 +54,8 @@ class OrderService:
         async with self.engine.begin() as conn:
             if first := await idempotency.claim(conn, key, self.idempotency_ttl):
                 return first
-            await repository.add(conn, order)
             await idempotency.remember(conn, key, answer)
+            await repository.add(conn, order)  # last: appending to the log holds its turn
         return answer
 
     async def replace_items(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from shared.settings import ServiceSettings
 
@@ -15,6 +15,6 @@ class OrderCommandSettings(ServiceSettings):
     order_command_port: int = 8002
     # How long an Idempotency-Key replays its first answer.
     idempotency_key_ttl_seconds: int = 24 * 3600
-    # Sent outbox rows are deleted after this many seconds.
-    outbox_retention_seconds: int = 7 * 24 * 3600
+    # The shop's currency (ISO 4217): every new order is priced in it.
+    order_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     order_command_db_pool_size: int = 20

@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
-from collections.abc import Callable
 
 import httpx
 
 from order_query import consumers
-from order_query.command_side import CommandSide
-from order_query.main import connect_command_side, connect_redis
-from order_query.projection import Projection
+from order_query.main import connect_auth, connect_command_side, connect_redis
+from order_query.rebuild import RebuildRunning, rebuild
 from order_query.settings import OrderQuerySettings
 from shared import dead_letters
 from shared.logs import setup_logging
@@ -30,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser(
         "rebuild",
-        help="repopulate the projection from order_command, while the service keeps answering",
+        help="rebuild the projection from the event logs, while the service keeps answering",
     )
     replay = commands.add_parser(
         "replay-dead-letters", help="move dead-lettered events back to their queue"
@@ -63,32 +60,18 @@ async def rebuild_projection(settings: OrderQuerySettings) -> int:
     redis = connect_redis(settings)
     try:
         async with httpx.AsyncClient() as http:
-            source = connect_command_side(settings, http, timeout=30.0)
-            await rebuild(Projection(redis), source, report=_say)
+            await rebuild(
+                redis,
+                orders=connect_command_side(settings, http, timeout=30.0),
+                users=connect_auth(settings, http, timeout=30.0),
+                report=_say,
+            )
+    except RebuildRunning as exc:
+        _say(f"error: {exc}")
+        return 1
     finally:
         await redis.aclose()
     return 0
-
-
-async def rebuild(
-    projection: Projection, source: CommandSide, *, report: Callable[[str], None]
-) -> tuple[int, int]:
-    """Write every order the command side holds where the projection is older or missing;
-    returns how many were read and how many written. Each order is one atomic write guarded
-    by its version, so reads and the consumer go on meanwhile, and an event applied during
-    the rebuild is never overwritten by older state."""
-    started = time.monotonic()
-    seen = written = 0
-    async for page in source.every_order():
-        for order in page:
-            written += await projection.put(order)
-        seen += len(page)
-        report(f"  {seen} orders read, {written} written")
-    report(
-        f"done: {seen} orders read from order_command, {written} written to the projection, "
-        f"{seen - written} already current, in {time.monotonic() - started:.1f} s"
-    )
-    return seen, written
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""order_command's /internal/ reads, which the projection repairs itself from."""
+"""The other services' /internal/ reads: order_command's orders, which the projection repairs
+itself from, and each writer's event log, which a rebuild replays."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -24,14 +24,16 @@ class TokenSource(Protocol):
 
 
 class CommandSideRefused(AppError):
-    """order_command answered, but not as it should: a consumer does not wait this out (the
+    """The service answered, but not as it should: a consumer does not wait this out (the
     message goes to the dead-letter queue after its deliveries), a read answers 502."""
 
     status_code = 502
     code = "bad_gateway"
 
 
-class CommandSide:
+class InternalApi:
+    """Another service's /internal/ routes, called with this service's token."""
+
     def __init__(
         self,
         base_url: str,
@@ -39,33 +41,24 @@ class CommandSide:
         tokens: TokenSource,
         *,
         timeout: float = 1.5,
+        name: str = "order_command",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.http = http
         self.tokens = tokens
         self.timeout = timeout
+        self.name = name
 
-    async def order(self, order_id: str) -> dict[str, Any] | None:
-        """The order as the command side holds it (deleted ones too); None if there is none."""
-        response = await self._get(f"/internal/orders/{order_id}")
-        if response.status_code == 404:
-            return None
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def every_order(self, page_size: int = 500) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every order, a page at a time, in id order."""
-        after: uuid.UUID | None = None
+    async def event_pages(self, after: int = 0, limit: int = 2000) -> AsyncIterator[dict[str, Any]]:
+        """The service's event log from `after` on, a page at a time (an EventPage's JSON:
+        `events`, `next`, `head`), until a page reaches the end of the log as it is then."""
         while True:
-            params: dict[str, Any] = {"limit": page_size}
-            if after is not None:
-                params["after"] = str(after)
-            body = (await self._get("/internal/orders", params=params)).json()
-            if body["items"]:
-                yield body["items"]
-            if body["next_after"] is None:
+            response = await self._get("/internal/events", params={"after": after, "limit": limit})
+            page: dict[str, Any] = response.json()
+            yield page
+            if len(page["events"]) < limit:
                 return
-            after = uuid.UUID(body["next_after"])
+            after = page["next"]
 
     async def _get(self, path: str, **kwargs: Any) -> httpx.Response:
         """One call, the service token included, within `timeout` seconds."""
@@ -74,9 +67,19 @@ class CommandSide:
                 headers = await self.tokens.headers()
                 response = await self.http.get(f"{self.base_url}{path}", headers=headers, **kwargs)
         except (httpx.HTTPError, TimeoutError) as exc:
-            raise DependencyUnavailable("order_command does not answer") from exc
+            raise DependencyUnavailable(f"{self.name} does not answer") from exc
         if response.status_code in UNAVAILABLE_STATUSES:
-            raise DependencyUnavailable(f"order_command answered {response.status_code}")
+            raise DependencyUnavailable(f"{self.name} answered {response.status_code}")
         if response.status_code not in (200, 404):
-            raise CommandSideRefused(f"order_command answered {response.status_code} to {path}")
+            raise CommandSideRefused(f"{self.name} answered {response.status_code} to {path}")
         return response
+
+
+class CommandSide(InternalApi):
+    async def order(self, order_id: str) -> dict[str, Any] | None:
+        """The order as the command side holds it (deleted ones too); None if there is none."""
+        response = await self._get(f"/internal/orders/{order_id}")
+        if response.status_code == 404:
+            return None
+        body: dict[str, Any] = response.json()
+        return body

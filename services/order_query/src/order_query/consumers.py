@@ -12,9 +12,9 @@ from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry, Counter
 
 from order_query.command_side import CommandSide
-from order_query.folding import ORDER_EVENTS
+from order_query.folding import canonical
 from order_query.projection import Outcome, Projection
-from shared.events import MESSAGE_TYPES, Envelope, UserRegistered
+from shared.events import Envelope, UserRegistered
 from shared.faults import wait_out_faults
 from shared.topology import AUTH_EVENTS, ORDERS_EVENTS, consumer_queue
 
@@ -61,16 +61,6 @@ def outcome_counter(registry: CollectorRegistry) -> Counter:
     )
 
 
-def validated(body: dict[str, Any]) -> dict[str, Any]:
-    """The event checked against its contract, in its canonical JSON form."""
-    kind = body.get("type")
-    if kind not in ORDER_EVENTS:
-        raise ValueError(f"not an order event: {kind!r}")
-    model = Envelope[MESSAGE_TYPES[kind]]  # type: ignore[valid-type]
-    event: dict[str, Any] = model.model_validate(body).model_dump(mode="json")
-    return event
-
-
 def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> None:
     """`projector` gives the projector once the app's lifespan has built it."""
 
@@ -83,7 +73,7 @@ def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> None:
     )
     @wait_out_faults
     async def on_order_event(body: dict[str, Any]) -> None:
-        await projector().project(validated(body))
+        await projector().project(canonical(body))
 
     @broker.subscriber(
         consumer_queue(USERS_QUEUE, UserRegistered.ROUTING_KEY),

@@ -9,7 +9,21 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from shared.events import MESSAGE_TYPES, Envelope
+
 ORDER_EVENTS = ("order.created", "order.status_changed", "order.updated", "order.deleted")
+
+
+def canonical(body: dict[str, Any]) -> dict[str, Any]:
+    """An order event checked against its contract (upcast first, if it is of an older
+    schema), in its canonical JSON form: the same bytes whether it came from the broker or
+    from the log, so an order folded from either is stored alike."""
+    kind = body.get("type")
+    if kind not in ORDER_EVENTS:
+        raise ValueError(f"not an order event: {kind!r}")
+    model = Envelope[MESSAGE_TYPES[kind]]  # type: ignore[valid-type]
+    event: dict[str, Any] = model.model_validate(body).model_dump(mode="json")
+    return event
 
 
 class Verdict(Enum):

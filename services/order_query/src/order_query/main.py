@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from order_query import api, consumers
-from order_query.command_side import CommandSide
+from order_query.command_side import CommandSide, InternalApi
 from order_query.consumers import Projector
 from order_query.projection import Projection
 from order_query.queries import OrderQueries
@@ -33,21 +33,33 @@ def connect_redis(settings: OrderQuerySettings) -> Redis:
     )
 
 
-def connect_command_side(
-    settings: OrderQuerySettings, http: httpx.AsyncClient, *, timeout: float | None = None
-) -> CommandSide:
-    """Each call bounded by `timeout` (DEPENDENCY_TIMEOUT by default: a read waits no longer)."""
-    tokens = ServiceTokens(
+def service_tokens(settings: OrderQuerySettings, http: httpx.AsyncClient) -> ServiceTokens:
+    return ServiceTokens(
         settings.auth_token_url,
         settings.order_query_client_id,
         settings.order_query_client_secret.get_secret_value(),
         http,
     )
+
+
+def connect_command_side(
+    settings: OrderQuerySettings, http: httpx.AsyncClient, *, timeout: float | None = None
+) -> CommandSide:
+    """Each call bounded by `timeout` (DEPENDENCY_TIMEOUT by default: a read waits no longer)."""
     return CommandSide(
         settings.order_command_url,
         http,
-        tokens,
+        service_tokens(settings, http),
         timeout=settings.dependency_timeout if timeout is None else timeout,
+    )
+
+
+def connect_auth(
+    settings: OrderQuerySettings, http: httpx.AsyncClient, *, timeout: float
+) -> InternalApi:
+    """The auth service's /internal/ routes (its event log: the users)."""
+    return InternalApi(
+        settings.auth_url, http, service_tokens(settings, http), timeout=timeout, name="auth"
     )
 
 

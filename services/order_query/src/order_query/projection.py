@@ -1,14 +1,10 @@
 """The Redis projection: each order as of its latest version, the indexes the lists read,
-each order's history, and the names of users.
+each order's history, and the names of users, in one *generation* of keys.
 
-Applying an event is an optimistic compare-and-set: read the order, judge the event's version
-and fold it in here, then one script (`_WRITE_IF_UNCHANGED`) writes the order, the indexes
-it enters and leaves, and its history entry, only if the order is still what was read. Two
-consumer processes never interleave on one order: if another wrote it in between, nothing
-is written and the event is judged again. Two round trips, where WATCH, GET and MULTI ...
-EXEC made three.
-
-Keys (prefix `oq:`):
+Generations: every key lives under the live generation's prefix, `oq:<n>:` (`oq:` alone for
+the generation before generations were numbered). `oq:generation` names the live one, and
+every script below reads it first, so a rebuild builds a new generation beside the live one
+and makes it live in one SET (rebuild.py). Names under a prefix:
 - `order:{id}`: the order's JSON, exactly as the API answers it
 - `orders`, `orders:{status}`, `user:{user_id}:orders` and `user:{user_id}:orders:{status}`:
   sorted sets of live (not deleted) order ids, scored by creation time (epoch seconds), so
@@ -16,10 +12,16 @@ Keys (prefix `oq:`):
 - `order:{id}:history`: a hash of history entries by version
 - `user:{id}`: a hash of the user's name, email and role (from `user.registered`)
 
-A page of a list is one script (`_NEWEST`): the index's ids and their orders in one round
-trip, the orders' JSON joined in Redis into the one string the answer is built around. It
-reads order keys named by the index, not passed as KEYS: the projection is one Redis, not a
-cluster.
+Applying an event is an optimistic compare-and-set: read the order, judge the event's version
+and fold it in here, then one script (`_WRITE_IF_UNCHANGED`) writes the order, the indexes
+it enters and leaves, and its history entry, only if the order is still what was read. Two
+consumer processes never interleave on one order: if another wrote it in between, nothing
+is written and the event is judged again.
+
+A page of a list is one script (`_PAGE`): the index's ids and their orders in one round trip,
+filtered on the total in Redis when asked, the orders' JSON joined into the one string the
+answer is built around. The scripts name keys they are not passed in KEYS: the projection is
+one Redis, not a cluster.
 """
 
 from __future__ import annotations
@@ -34,77 +36,149 @@ from redis.commands.core import AsyncScript
 
 from order_query.folding import Verdict, fold, history_entry, judge, snapshot_entry
 
-PREFIX = "oq:"
-ALL = f"{PREFIX}orders"
+ROOT = "oq:"
+LIVE = f"{ROOT}generation"  # the live generation's number; none: the unnumbered one
 
-# KEYS: the order, its history, the indexes it leaves, then those it enters. ARGV: the order's
-# JSON as it was read ("" for none), its new JSON, how many indexes it leaves, its id, its
-# score, the history field and entry, and "keep" to leave an entry already there (HSETNX).
+_PREFIX = f"""
+local live = redis.call('GET', '{LIVE}')
+local p = live and ('{ROOT}' .. live .. ':') or '{ROOT}'
+"""
+
+_GET = _PREFIX + "return redis.call('GET', p .. 'order:' .. ARGV[1])"
+
+# ARGV: the order's id, its JSON as it was read ("" for none), its new JSON, its score, the
+# history field and entry, "keep" to leave an entry already there (HSETNX), how many indexes
+# it leaves, then the names of those indexes and of those it enters (under the prefix).
 # Answers 1 once written, 0 (nothing written) if the order is no longer what was read.
-_WRITE_IF_UNCHANGED = """
-if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-local leaving = tonumber(ARGV[3])
-for i = 3, 2 + leaving do redis.call('ZREM', KEYS[i], ARGV[4]) end
-for i = 3 + leaving, #KEYS do redis.call('ZADD', KEYS[i], ARGV[5], ARGV[4]) end
-if ARGV[8] == 'keep' then
-  redis.call('HSETNX', KEYS[2], ARGV[6], ARGV[7])
+_WRITE_IF_UNCHANGED = (
+    _PREFIX
+    + """
+local key = p .. 'order:' .. ARGV[1]
+if (redis.call('GET', key) or '') ~= ARGV[2] then return 0 end
+redis.call('SET', key, ARGV[3])
+local leaving = tonumber(ARGV[8])
+for i = 9, 8 + leaving do redis.call('ZREM', p .. ARGV[i], ARGV[1]) end
+for i = 9 + leaving, #ARGV do redis.call('ZADD', p .. ARGV[i], ARGV[4], ARGV[1]) end
+if ARGV[7] == 'keep' then
+  redis.call('HSETNX', key .. ':history', ARGV[5], ARGV[6])
 else
-  redis.call('HSET', KEYS[2], ARGV[6], ARGV[7])
+  redis.call('HSET', key .. ':history', ARGV[5], ARGV[6])
 end
 return 1
 """
+)
 
-# KEYS[1]: an index. ARGV: the order keys' prefix, the top and bottom scores, the page's size,
-# and the cursor's score and id ("" and "": from the top). Newest first; ids that share a
-# score go by id, downwards, as ZREVRANGEBYSCORE gives them. Answers the orders' JSON joined
-# by commas, and the score and id of the last id of the page when another follows (else nil).
-# A page holds fewer orders than asked when an id of the index has no order (never, while
-# the order and its indexes are written together): its cursor still goes on from there.
-_NEWEST = """
-local index, prefix, top, bottom = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+# ARGV: the order's id, then field, entry pairs.
+_SET_HISTORY = (
+    _PREFIX
+    + """
+redis.call('HSET', p .. 'order:' .. ARGV[1] .. ':history', unpack(ARGV, 2))
+"""
+)
+
+_HISTORY = _PREFIX + "return redis.call('HGETALL', p .. 'order:' .. ARGV[1] .. ':history')"
+
+# ARGV: user ids. Answers their usernames (nil for one never heard of), in order.
+_USERNAMES = (
+    _PREFIX
+    + """
+local names = {}
+for i = 1, #ARGV do names[i] = redis.call('HGET', p .. 'user:' .. ARGV[i], 'username') end
+return names
+"""
+)
+
+# ARGV: user id, then field, value pairs.
+_ADD_USER = _PREFIX + "redis.call('HSET', p .. 'user:' .. ARGV[1], unpack(ARGV, 2))"
+
+# A page of an index, newest first. ARGV: the index's name, the top and bottom scores, the
+# page's size, the cursor's score and id ("" and "": from the top), the total's bounds
+# ("": none) and how many ids one page looks at most. Ids that share a score go by id,
+# downwards, as ZREVRANGEBYSCORE gives them. An id whose order is gone is passed over. Answers
+# the orders' JSON joined by commas, and the score and id of where the next page starts (the
+# last order of this one; when the look ended early, the last id looked at), else nil.
+_PAGE = (
+    _PREFIX
+    + """
+local index, top, bottom = p .. ARGV[1], ARGV[2], ARGV[3]
 local limit, after_score, after_id = tonumber(ARGV[4]), ARGV[5], ARGV[6]
-local ids, scores = {}, {}
-if after_score ~= '' then
-  local ties = redis.call('ZREVRANGEBYSCORE', index, after_score, after_score, 'WITHSCORES')
-  for i = 1, #ties, 2 do
-    if ties[i] < after_id and #ids <= limit then
-      ids[#ids + 1], scores[#scores + 1] = ties[i], ties[i + 1]
+local min_total, max_total, most = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local filtering = (min_total ~= nil) or (max_total ~= nil)
+local page, last_score, last_id, looked, more = {}, false, false, 0, false
+
+local function take(ids, scores)
+  if #ids == 0 then return false end
+  local keys = {}
+  for i = 1, #ids do keys[i] = p .. 'order:' .. ids[i] end
+  local orders = redis.call('MGET', unpack(keys))
+  for i = 1, #ids do
+    looked = looked + 1
+    local order = orders[i]
+    if order and filtering then
+      local total = tonumber(cjson.decode(order).total_price)
+      if (min_total and total < min_total) or (max_total and total > max_total) then
+        order = false
+      end
+    end
+    if order then
+      if #page == limit then more = true; return true end
+      page[#page + 1] = order
+      last_score, last_id = scores[i], ids[i]
+    end
+    if looked >= most then
+      last_score, last_id, more = scores[i], ids[i], true
+      return true
     end
   end
+  return false
+end
+
+local done = false
+if after_score ~= '' then
+  local ties = redis.call('ZREVRANGEBYSCORE', index, after_score, after_score, 'WITHSCORES')
+  local ids, scores = {}, {}
+  for i = 1, #ties, 2 do
+    if ties[i] < after_id then ids[#ids + 1], scores[#scores + 1] = ties[i], ties[i + 1] end
+  end
+  done = take(ids, scores)
   top = '(' .. after_score
 end
-if #ids <= limit then
-  local below = redis.call('ZREVRANGEBYSCORE', index, top, bottom, 'WITHSCORES',
-                           'LIMIT', 0, limit + 1 - #ids)
-  for i = 1, #below, 2 do
-    ids[#ids + 1], scores[#scores + 1] = below[i], below[i + 1]
-  end
+local chunk = filtering and 200 or (limit + 1)
+local offset = 0
+while not done do
+  local rows = redis.call('ZREVRANGEBYSCORE', index, top, bottom, 'WITHSCORES',
+                          'LIMIT', offset, chunk)
+  local ids, scores = {}, {}
+  for i = 1, #rows, 2 do ids[#ids + 1], scores[#scores + 1] = rows[i], rows[i + 1] end
+  done = take(ids, scores) or #ids < chunk
+  offset = offset + chunk
 end
-local shown = math.min(limit, #ids)
-if shown == 0 then return {'', false, false} end
-local keys = {}
-for i = 1, shown do keys[i] = prefix .. ids[i] end
-local found = {}
-for _, order in ipairs(redis.call('MGET', unpack(keys))) do
-  if order then found[#found + 1] = order end
-end
-if #ids > limit then return {table.concat(found, ','), scores[limit], ids[limit]} end
-return {table.concat(found, ','), false, false}
+if more then return {table.concat(page, ','), last_score, last_id} end
+return {table.concat(page, ','), false, false}
 """
+)
+
+
+def prefix(generation: int | None) -> str:
+    """The keys' prefix of a generation (None: the unnumbered one, from before numbers)."""
+    return ROOT if generation is None else f"{ROOT}{generation}:"
 
 
 def order_key(order_id: str) -> str:
-    return f"{PREFIX}order:{order_id}"
+    return f"order:{order_id}"
 
 
 def history_key(order_id: str) -> str:
-    return f"{PREFIX}order:{order_id}:history"
+    return f"order:{order_id}:history"
+
+
+def user_key(user_id: str) -> str:
+    return f"user:{user_id}"
 
 
 def index_key(user_id: str | None = None, status: str | None = None) -> str:
     """The sorted set of one user's live orders (everybody's: None), of one status or all."""
-    key = f"{PREFIX}user:{user_id}:orders" if user_id else ALL
+    key = f"user:{user_id}:orders" if user_id else "orders"
     return f"{key}:{status}" if status else key
 
 
@@ -116,12 +190,13 @@ def indexes(order: dict[str, Any]) -> set[str]:
     return {index_key(), index_key(None, status), index_key(user_id), index_key(user_id, status)}
 
 
-def user_key(user_id: str) -> str:
-    return f"{PREFIX}user:{user_id}"
-
-
 def score(order: dict[str, Any]) -> float:
     return datetime.fromisoformat(order["created_at"]).timestamp()
+
+
+def compact(value: Any) -> str:
+    """JSON as the projection stores it."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 class Outcome(Enum):
@@ -131,28 +206,45 @@ class Outcome(Enum):
 
 
 class Projection:
+    """The live generation, whichever it is at each call."""
+
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._get: AsyncScript = redis.register_script(_GET)
         self._write: AsyncScript = redis.register_script(_WRITE_IF_UNCHANGED)
-        self._newest: AsyncScript = redis.register_script(_NEWEST)
+        self._set_history: AsyncScript = redis.register_script(_SET_HISTORY)
+        self._history: AsyncScript = redis.register_script(_HISTORY)
+        self._usernames: AsyncScript = redis.register_script(_USERNAMES)
+        self._add_user: AsyncScript = redis.register_script(_ADD_USER)
+        self._page: AsyncScript = redis.register_script(_PAGE)
 
-    async def newest(
-        self, index: str, top: float, bottom: float, limit: int, after: tuple[float, str] | None
+    async def page(
+        self,
+        index: str,
+        top: float,
+        bottom: float,
+        limit: int,
+        after: tuple[float, str] | None,
+        total: tuple[float | None, float | None] = (None, None),
+        most: int = 5_000,
     ) -> tuple[bytes, tuple[float, str] | None]:
         """Up to `limit` orders of `index` from score `top` down to `bottom`, after `after`
-        (a score and an id): their JSON joined by commas, and where the next page starts
-        (None: nothing follows)."""
+        (a score and an id), whose total is within `total`: their JSON joined by commas, and
+        where the next page starts (None: nothing follows)."""
         score, order_id = after if after else ("", "")
-        joined, last_score, last_id = await self._newest(
-            keys=[index],
+        low, high = total
+        joined, last_score, last_id = await self._page(
             args=[
-                order_key(""),
+                index,
                 repr(top),
                 repr(bottom),
                 limit,
                 repr(score) if after else "",
                 order_id,
-            ],
+                "" if low is None else repr(low),
+                "" if high is None else repr(high),
+                most,
+            ]
         )
         if last_score is None:
             return joined, None
@@ -166,11 +258,11 @@ class Projection:
             verdict = judge(current["version"] if current else 0, event["version"])
             if verdict is Verdict.GAP:
                 return Outcome.GAP
-            entry = json.dumps(history_entry(event))
+            entry = compact(history_entry(event))
             if verdict is Verdict.OLD:
                 # Its state is in already (and stays: versions only grow), but its history
                 # entry may not be (it arrived after a repair): add it, or replace a snapshot's.
-                await self.redis.hset(history_key(order_id), str(event["version"]), entry)
+                await self._set_history(args=[order_id, str(event["version"]), entry])
                 return Outcome.IGNORED
             if await self._write_if_unchanged(raw, current, fold(current, event), entry):
                 return Outcome.APPLIED
@@ -183,7 +275,7 @@ class Projection:
             current = json.loads(raw) if raw else None
             if current and current["version"] >= order["version"]:
                 return False
-            entry = json.dumps(snapshot_entry(order))
+            entry = compact(snapshot_entry(order))
             if await self._write_if_unchanged(raw, current, order, entry, keep_entry=True):
                 return True
 
@@ -203,45 +295,51 @@ class Projection:
         was, now = indexes(previous) if previous else set(), indexes(order)
         leaving, entering = sorted(was - now), sorted(now - was)
         written = await self._write(
-            keys=[order_key(order_id), history_key(order_id), *leaving, *entering],
             args=[
-                raw or b"",
-                json.dumps(order, separators=(",", ":")),
-                len(leaving),
                 order_id,
+                raw or b"",
+                compact(order),
                 repr(score(order)),
                 str(order["version"]),
                 entry,
                 "keep" if keep_entry else "replace",
+                len(leaving),
+                *leaving,
+                *entering,
             ],
         )
         return bool(written)
 
     async def get(self, order_id: str) -> bytes | None:
-        return cast("bytes | None", await self.redis.get(order_key(order_id)))
-
-    async def get_many(self, order_ids: list[str]) -> list[bytes | None]:
-        if not order_ids:
-            return []
-        values = await self.redis.mget([order_key(i) for i in order_ids])
-        return cast("list[bytes | None]", values)
+        return cast("bytes | None", await self._get(args=[order_id]))
 
     async def history(self, order_id: str) -> list[dict[str, Any]]:
-        entries = await self.redis.hgetall(history_key(order_id))
-        return sorted((json.loads(e) for e in entries.values()), key=lambda e: e["version"])
+        flat = await self._history(args=[order_id])
+        entries = [json.loads(entry) for entry in flat[1::2]]
+        return sorted(entries, key=lambda e: e["version"])
 
     async def add_user(self, user: dict[str, Any]) -> None:
-        await self.redis.hset(
-            user_key(str(user["id"])),
-            mapping={"username": user["username"], "email": user["email"], "role": user["role"]},
+        await self._add_user(
+            args=[
+                str(user["id"]),
+                "username",
+                user["username"],
+                "email",
+                user["email"],
+                "role",
+                user["role"],
+            ]
         )
 
     async def usernames(self, user_ids: set[str]) -> dict[str, str | None]:
         ids = sorted(user_ids)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for user_id in ids:
-                pipe.hget(user_key(user_id), "username")
-            names = await pipe.execute()
+        if not ids:
+            return {}
+        names = await self._usernames(args=ids)
         return {
             i: (n.decode() if isinstance(n, bytes) else n) for i, n in zip(ids, names, strict=True)
         }
+
+    async def live_generation(self) -> int | None:
+        live = await self.redis.get(LIVE)
+        return None if live is None else int(live)

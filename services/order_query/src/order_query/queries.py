@@ -18,10 +18,7 @@ from shared.errors import AppError, NotFound
 from shared.events import OrderStatus
 from shared.security import Principal
 
-SCAN_CHUNK = 200
-SCAN_MOST = 5_000  # ids looked at per request at most when filtering on the total
-
-Scored = tuple[str, float]  # an order id and its index score (creation time)
+SCAN_MOST = 5_000  # ids one page looks at, at most (a total filter may pass over many)
 
 
 @dataclass(frozen=True)
@@ -35,17 +32,13 @@ class Filters:
     min_total: Decimal | None = None
     max_total: Decimal | None = None
 
-    @property
-    def on_total(self) -> bool:
-        return self.min_total is not None or self.max_total is not None
-
-    def keeps(self, raw: bytes) -> bool:
-        if not self.on_total:
-            return True
-        total = Decimal(json.loads(raw)["total_price"])
-        if self.min_total is not None and total < self.min_total:
-            return False
-        return self.max_total is None or total <= self.max_total
+    def total_bounds(self) -> tuple[float | None, float | None]:
+        """The total's bounds as Redis compares them (a total has two decimal places, which a
+        double holds exactly enough up to the largest total an order may have)."""
+        return (
+            None if self.min_total is None else float(self.min_total),
+            None if self.max_total is None else float(self.max_total),
+        )
 
 
 @dataclass(frozen=True)
@@ -139,59 +132,19 @@ class OrderQueries:
 
     async def _page(self, key: str, filters: Filters, limit: int, after: Cursor | None) -> Page:
         """Walk the index down from `after` (keyset: an order created or deleted meanwhile
-        never shifts what comes next), keeping what the filters keep. Without a filter on the
-        total, Redis does it in one script; with one, chunks of the index are read and the
-        orders' totals checked here."""
+        never shifts what comes next), keeping what the filters keep: the status and the
+        creation range by the index itself, the total by Redis as it walks."""
         low = filters.created_from.timestamp() if filters.created_from else -math.inf
         high = filters.created_to.timestamp() if filters.created_to else math.inf
         if after is not None and after.score > high:
             after = None  # a cursor above the range: start at its top
         if after is not None and after.score < low:
             return Page(b"", None)
-        if not filters.on_total:  # the index says it all: one script, one round trip
-            start = (after.score, after.order_id) if after else None
-            items, end = await self.projection.newest(key, high, low, limit, start)
-            return Page(items, encode_cursor(Cursor(*end)) if end else None)
-        page: list[bytes] = []
-        last, looked_at = after, 0
-        while True:
-            chunk = await self._ids_after(key, last, low, high, SCAN_CHUNK)
-            raws = await self.projection.get_many([order_id for order_id, _ in chunk])
-            for (order_id, score), raw in zip(chunk, raws, strict=True):
-                if len(page) == limit:
-                    return Page(b",".join(page), encode_cursor(last) if last else None)
-                last, looked_at = Cursor(score, order_id), looked_at + 1
-                if raw is not None and filters.keeps(raw):
-                    page.append(raw)
-            if len(chunk) < SCAN_CHUNK:
-                return Page(b",".join(page), None)
-            if looked_at >= SCAN_MOST and last is not None:
-                return Page(b",".join(page), encode_cursor(last))
-
-    async def _ids_after(
-        self, key: str, after: Cursor | None, low: float, high: float, count: int
-    ) -> list[Scored]:
-        """Up to `count` ids of the index, newest first, from `high` down to `low`, after
-        `after`. Ids that share a score are ordered by id, downwards, as Redis orders them."""
-        redis = self.projection.redis
-        if after is None:
-            found = await redis.zrevrangebyscore(
-                key, high, low, start=0, num=count, withscores=True
-            )
-            return _scored(found)
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.zrevrangebyscore(key, after.score, after.score, withscores=True)
-            pipe.zrevrangebyscore(
-                key, f"({after.score!r}", low, start=0, num=count, withscores=True
-            )
-            ties, below = await pipe.execute()
-        rest = [(i, s) for i, s in _scored(ties) if i < after.order_id]
-        return (rest + _scored(below))[:count]
-
-
-def _scored(found: Any) -> list[Scored]:
-    """What ZREVRANGEBYSCORE ... WITHSCORES answers: (member bytes, score) pairs."""
-    return [(member.decode(), score) for member, score in found]
+        start = (after.score, after.order_id) if after else None
+        items, end = await self.projection.page(
+            key, high, low, limit, start, total=filters.total_bounds(), most=SCAN_MOST
+        )
+        return Page(items, encode_cursor(Cursor(*end)) if end else None)
 
 
 def _may_see(principal: Principal, owner: str) -> bool:

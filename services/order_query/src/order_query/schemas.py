@@ -23,6 +23,7 @@ class OrderOut(BaseModel):
     user_id: uuid.UUID
     items: list[OrderItem]
     total_price: str = Field(examples=["12.50"])
+    currency: str = Field(examples=["USD"], description="ISO 4217")
     status: OrderStatus
     version: int
     is_deleted: bool

@@ -1,4 +1,9 @@
-"""Every event and command on the wire, declared once: small frozen models in one envelope."""
+"""Every event and command on the wire, declared once: small frozen models in one envelope.
+
+Each payload class has a schema version (`SCHEMA_VERSION`). An envelope carries the version
+its payload was written in; one written in an older one is upcast (shared.upcasting) before
+anything validates it, wherever it comes from: the log, the broker, or a catch-up read.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from shared.upcasting import upcast
 
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2)]
 
@@ -38,12 +45,19 @@ class Role(StrEnum):
 
 
 class Message(BaseModel):
-    """A payload. Its class names the exchange and routing key it travels under."""
+    """A payload. Its class names the exchange and routing key it travels under, and the
+    version of its schema (raised with every change an older reader could not take)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     EXCHANGE: ClassVar[str]
     ROUTING_KEY: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    @property
+    def actor_id(self) -> uuid.UUID | None:
+        """Who did it, as the event log records it; None: the platform itself."""
+        return None
 
 
 class OrderItem(BaseModel):
@@ -63,26 +77,36 @@ class UserRegistered(Message):
     email: str
     role: Role
 
+    @property
+    def actor_id(self) -> uuid.UUID | None:
+        return self.id
 
-class OrderState(BaseModel):
-    """The whole order, as DESIGN.md shapes it: `order.created`'s payload and every read."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
+
+
+class OrderCreated(Message):
+    """The whole order as it was created. Schema 2 added `currency` (ISO 4217); a schema-1
+    event is upcast with the one currency the platform had then (shared.upcasting)."""
+
+    EXCHANGE = "orders.events"
+    ROUTING_KEY = "order.created"
+    SCHEMA_VERSION = 2
 
     id: uuid.UUID
     user_id: uuid.UUID
     items: tuple[OrderItem, ...]
     total_price: Money
+    currency: Currency
     status: OrderStatus
     version: int
     is_deleted: bool
     created_at: datetime
     updated_at: datetime
 
-
-class OrderCreated(Message, OrderState):
-    EXCHANGE = "orders.events"
-    ROUTING_KEY = "order.created"
+    @property
+    def actor_id(self) -> uuid.UUID | None:
+        return self.user_id
 
 
 class OrderStatusChanged(Message):
@@ -93,6 +117,10 @@ class OrderStatusChanged(Message):
     to_status: OrderStatus
     changed_by: uuid.UUID | None  # None: the status worker's timer
 
+    @property
+    def actor_id(self) -> uuid.UUID | None:
+        return self.changed_by
+
 
 class OrderUpdated(Message):
     EXCHANGE = "orders.events"
@@ -102,12 +130,20 @@ class OrderUpdated(Message):
     total_price: Money
     updated_by: uuid.UUID | None = None  # beyond DESIGN.md's payload: who, for the history
 
+    @property
+    def actor_id(self) -> uuid.UUID | None:
+        return self.updated_by
+
 
 class OrderDeleted(Message):
     EXCHANGE = "orders.events"
     ROUTING_KEY = "order.deleted"
 
     deleted_by: uuid.UUID
+
+    @property
+    def actor_id(self) -> uuid.UUID | None:
+        return self.deleted_by
 
 
 class AdvanceStatus(Message):
@@ -135,16 +171,24 @@ P = TypeVar("P", bound=Message)
 
 
 class Envelope(BaseModel, Generic[P]):
-    """One envelope for everything on the wire. `version` is the aggregate's version after it."""
+    """One envelope for everything on the wire. `version` is the aggregate's version after it;
+    `schema_version` the version of the payload's schema it was written in."""
 
     model_config = ConfigDict(frozen=True)
 
     event_id: uuid.UUID
     type: str
+    schema_version: int = 1  # envelopes from before schema versions were written are 1
     occurred_at: datetime
     aggregate_id: uuid.UUID
     version: int
     payload: P
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        """An envelope of an older schema becomes one of the current before it is validated."""
+        return upcast(data) if isinstance(data, dict) else data
 
     @classmethod
     def wrap(
@@ -163,6 +207,7 @@ class Envelope(BaseModel, Generic[P]):
         return model(
             event_id=uuid.uuid4(),
             type=payload.ROUTING_KEY,
+            schema_version=payload.SCHEMA_VERSION,
             occurred_at=occurred_at or datetime.now(UTC),
             aggregate_id=aggregate_id,
             version=version,
@@ -181,3 +226,8 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         AdvanceStatus,
     )
 }
+
+
+def exchange_of(message_type: str) -> str:
+    """The exchange an event or command of this type travels through."""
+    return MESSAGE_TYPES[message_type].EXCHANGE

@@ -26,6 +26,9 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     pg_exc.CannotConnectNowError,  # starting up
     pg_exc.AdminShutdownError,
     pg_exc.CrashShutdownError,
+    # asyncpg's own state machine, on a connection whose server went away mid-operation
+    # ("cannot switch to state ...; another operation is in progress"): a dead connection.
+    pg_exc.InternalClientError,
     redis_exc.ConnectionError,
     redis_exc.TimeoutError,
     redis_exc.BusyLoadingError,

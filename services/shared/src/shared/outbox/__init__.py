@@ -1,6 +1,2 @@
-"""The transactional outbox: events written with the change that caused them, relayed later."""
-
-from shared.outbox.relay import OutboxRelay
-from shared.outbox.table import add_to_outbox, outbox_row, outbox_table
-
-__all__ = ["OutboxRelay", "add_to_outbox", "outbox_row", "outbox_table"]
+"""The outbox's migrations, frozen: each service's first revisions created it, and the event
+log replaced it (shared.event_log, whose migration moves its events into the log)."""

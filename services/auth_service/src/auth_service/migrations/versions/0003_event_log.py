@@ -1,0 +1,25 @@
+"""the event log replaces the outbox
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-29
+"""
+
+from collections.abc import Sequence
+
+from shared.event_log.migration import create_event_log, drop_outbox, move_outbox_into_log
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    create_event_log()
+    move_outbox_into_log()
+    drop_outbox()
+
+
+def downgrade() -> None:
+    raise NotImplementedError("the event log is the record: there is no way back to an outbox")
