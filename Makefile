@@ -18,9 +18,10 @@ deps:  ## install uv (from PyPI) where missing, then the locked environment
 run: deps  ## the whole system in the foreground, against servers on 127.0.0.1
 	@$(RUN) python deploy/local_stack.py run
 
-test: deps  ## lint, then unit, integration and end-to-end tests against real servers
+test: deps  ## lint, the Kubernetes manifests' check, then unit, integration and end-to-end tests
 	@$(RUN) python deploy/local_stack.py check
 	@$(MAKE) --no-print-directory lint
+	@$(RUN) python deploy/k8s_check.py
 	@$(RUN) pytest tests/unit tests/integration tests/e2e
 
 lint:  ## ruff and mypy
