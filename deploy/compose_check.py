@@ -24,10 +24,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploy.rehearsal import checks, composefile, images, tools
+from deploy.rehearsal import checks, composefile, images, tools, usage
 from deploy.rehearsal.podman import Compose, Podman
 from deploy.rehearsal.startup import Starter
 from deploy.stack.config import ROOT, load_processes
@@ -70,6 +71,19 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def _one_service_per_built_image(spec: dict[str, Any]) -> list[str]:
+    first: dict[str, str] = {}
+    for name, service in spec["services"].items():
+        if "build" in service and not service.get("profiles"):
+            first.setdefault(service.get("image", name), name)
+    return list(first.values())
+
+
+def _usage(compose: Compose) -> dict[str, usage.Usage]:
+    found = {name: usage.read(compose.podman, name) for name in compose.containers()}
+    return {name: used for name, used in found.items() if used is not None}
 
 
 def _stop_on_sigterm(signum: int, _frame: FrameType | None) -> None:
@@ -125,15 +139,25 @@ def main() -> int:
     failed = True
     try:
         with phases.step(f"build {APP_IMAGE} (deploy/Dockerfile)"):
-            compose("build", timeout=1800)
+            # Once per image: podman-compose would build it for each of its seven services
+            # at once, which two cores do not survive well.
+            for service in _one_service_per_built_image(spec):
+                compose("build", service, timeout=1800)
         starter = Starter(compose, spec["services"], say)
         with phases.step("up, in depends_on order, until every container is healthy"):
             starter.up(within=600)
             healthy = starter.all_healthy(within=300)
             say(f"healthy: {', '.join(healthy)}")
         with phases.step("seed000 and seed004 flows through the gateway"):
+            before = _usage(compose)
+            flows_began = time.monotonic()
+            waited = checks.wait_until_served(gateway, within=120)
+            say(f"orders are made and read through the gateway ({waited:.1f} s to the first)")
             checks.touch_every_service(gateway, replicated)
             checks.run_flows(gateway, interval, within=900)
+            seconds = time.monotonic() - flows_began
+            say(f"what each container used, CPU over the flows' {seconds:.0f} s:")
+            print(usage.table(before, _usage(compose), seconds), flush=True)
         with phases.step("replicas, management UI, health after the flows"):
             used = checks.upstreams_used(compose, "gateway")
             if unused := checks.replicas_unused(compose, replicated, used):

@@ -120,7 +120,12 @@ def _trim(root: Path) -> None:
     for gone in ("usr/share/man", "usr/share/info", "usr/share/locale", "var/lib/apt/lists"):
         for path in (root / gone).glob("*"):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-    for path in [*(root / "var/cache/apt").glob("*.bin"), *(root / "var/log").glob("*.log")]:
+    leftovers = [
+        *(root / "var/cache/apt").glob("*.bin"),
+        *(root / "var/cache/apt/archives").glob("*.deb"),  # debootstrap's downloads
+        *(root / "var/log").glob("*.log"),
+    ]
+    for path in leftovers:
         path.unlink()
 
 
