@@ -3,7 +3,8 @@
 Renders every overlay with kustomize (kubectl's, from the dev dependencies), validates each
 object against the Kubernetes schemas (strictly, for the oldest and newest versions meant),
 then checks what the schemas cannot: the commands are deploy/processes.toml's, the probes hit
-paths the services serve on the ports they listen on, every setting a service reads is given
+paths the services serve on the ports they listen on, the URLs of the platform's own
+services in the settings name ports and paths that exist, every setting a service reads is given
 to it (secrets from Secrets; none committed for production), the gateway's config renders from
 make run's templates onto the Services, selectors and ports meet, every pod is non-root with
 requests and limits, and the servers' images are docker-compose.yml's.
@@ -34,6 +35,7 @@ def check(objects: list[manifests.Obj], production: bool) -> list[str]:
         *checks.commands(objects),
         *checks.waits_for_migrations(objects),
         *checks.probes(objects),
+        *checks.addresses(objects),
         *checks.settings(objects, production=production),
         *checks.gateway_config(objects, images["gateway"]),
         *checks.wiring(objects),

@@ -6,6 +6,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from deploy.kubecheck.manifests import (
     ROOT,
@@ -167,6 +168,30 @@ def settings(objects: list[Obj], production: bool) -> list[str]:
             if obj["kind"] == "Secret"
         ]
     return found
+
+
+def addresses(objects: list[Obj]) -> list[str]:
+    """A setting that is a URL of one of the platform's own Services (JWKS_URL,
+    AUTH_TOKEN_URL, ORDER_COMMAND_URL) names a port of that Service and a path its service
+    serves."""
+    found = []
+    by_workload = {k8s_name(s.name): s.argv[0] for s in processes()[1]}
+    for container in _app_containers(objects):
+        values, _ = environment(objects, container)
+        for setting, value in sorted(values.items()):
+            if not setting.endswith("_URL"):
+                continue
+            url = urlsplit(value)
+            service = find(objects, "Service", url.hostname or "")
+            if service is None or url.hostname not in by_workload:
+                continue
+            ports = [p["port"] for p in service["spec"]["ports"]]
+            if url.port not in ports:
+                found.append(f"{container.where}: {setting} names port {url.port} of {ports}")
+            path = url.path.rstrip("/")
+            if path and not program(by_workload[url.hostname]).serves(path, method="*"):
+                found.append(f"{container.where}: {setting}: {url.hostname} serves no {path}")
+    return sorted(set(found))
 
 
 def _gateway_container(objects: list[Obj]) -> Container | None:

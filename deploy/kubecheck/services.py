@@ -50,12 +50,14 @@ class Program:
         fields = self.settings.model_fields.items()
         return {name.upper() for name, field in fields if field.annotation is SecretStr}
 
-    def serves(self, path: str) -> bool:
-        """Its app answers GET `path` with a route of its own (the app is built, never
-        started: no I/O). The app's own router decides, included routers and all."""
+    def serves(self, path: str, method: str = "GET") -> bool:
+        """Its app answers `method path` with a route of its own (the app is built, never
+        started: no I/O). The app's own router decides, included routers and all; with
+        method "*", a route of that path for any method will do."""
         app = _app(self.package)
-        scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
-        return any(route.matches(scope)[0] == Match.FULL for route in app.router.routes)
+        scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+        wanted = {Match.FULL, Match.PARTIAL} if method == "*" else {Match.FULL}
+        return any(route.matches(scope)[0] in wanted for route in app.router.routes)
 
 
 @cache

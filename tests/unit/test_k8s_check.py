@@ -121,3 +121,17 @@ def test_the_servers_images_must_be_composes() -> None:
     assert problems == [
         "StatefulSet/postgres container postgres runs postgres:17; compose runs postgres:16"
     ]
+
+
+def test_a_url_setting_naming_a_path_the_service_does_not_serve_is_found() -> None:
+    config = next(o for o in DEV if o["kind"] == "ConfigMap")
+    moved = "http://auth:8001/auth/no-such-token-route"
+    broken = edited(
+        DEV,
+        "ConfigMap",
+        config["metadata"]["name"],
+        lambda c: c["data"].update(AUTH_TOKEN_URL=moved),
+    )
+    problems = checks.addresses(broken)
+    assert any("AUTH_TOKEN_URL: auth serves no /auth/no-such-token-route" in p for p in problems)
+    assert checks.addresses(DEV) == []
