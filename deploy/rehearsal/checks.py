@@ -112,13 +112,14 @@ def _send(
 
 
 def touch_every_service(gateway: str, services: Iterable[str], times: int = 6) -> None:
-    """Ask for each service's OpenAPI through the gateway a few times: each nginx worker then
-    picks every replica at least once (round robin, per worker)."""
+    """Ask for each service's metrics through the gateway a few times (every service has that
+    route, and the rehearsal's address is a private one the gateway lets in): each nginx
+    worker then picks every replica at least once (round robin, per worker)."""
     for service in services:
         for _ in range(times):
-            status, _body = get(f"{gateway}/openapi/{service}.json")
+            status, _body = get(f"{gateway}/metrics/{service}")
             if status != 200:
-                raise RuntimeError(f"{gateway}/openapi/{service}.json answered {status}")
+                raise RuntimeError(f"{gateway}/metrics/{service} answered {status}")
 
 
 def upstreams_used(compose: Compose, gateway_service: str) -> set[str]:
