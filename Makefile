@@ -5,7 +5,8 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help run test lint unit integration e2e admin bench deps rebuild-projection replay-dead-letters
+.PHONY: help run test lint unit integration e2e admin bench deps rebuild-projection replay-dead-letters \
+	compose-check k8s-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -17,9 +18,10 @@ deps:  ## install uv (from PyPI) where missing, then the locked environment
 run: deps  ## the whole system in the foreground, against servers on 127.0.0.1
 	@$(RUN) python deploy/local_stack.py run
 
-test: deps  ## lint, then unit, integration and end-to-end tests against real servers
+test: deps  ## lint, the Kubernetes manifests' check, then unit, integration and end-to-end tests
 	@$(RUN) python deploy/local_stack.py check
 	@$(MAKE) --no-print-directory lint
+	@$(RUN) python deploy/k8s_check.py
 	@$(RUN) pytest tests/unit tests/integration tests/e2e
 
 lint:  ## ruff and mypy
@@ -48,3 +50,9 @@ replay-dead-letters: deps  ## move order_query's dead-lettered events back: [QUE
 bench: deps  ## the benchmarks in bench/ (writes bench/RESULTS.md)
 	@$(RUN) python deploy/local_stack.py check
 	@$(RUN) python bench/run.py
+
+compose-check: deps  ## docker-compose.yml up for real with podman, the seed flows through it, then down
+	@$(RUN) python deploy/compose_check.py
+
+k8s-check: deps  ## render every deploy/k8s overlay; validate it against the Kubernetes schemas and the services
+	@$(RUN) python deploy/k8s_check.py

@@ -8,6 +8,10 @@ on ports, databases and a run directory of its own, beside a developer's `make r
 - `dead_upstream_gateway`: the gateway alone, every upstream a closed port.
 
 E2E_PORT_BASE moves them all, so two checkouts can run their e2e tests at once.
+
+E2E_GATEWAY_URL, with E2E_STATUS_ADVANCE_INTERVAL, points the tests at a platform that runs
+already (`make compose-check` sets them to its compose gateway): then `gateway_url` and
+`lifecycle_stack` are that platform, and no stack is started for them.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ MAIN_PORTS = Ports.from_base(_BASE)
 LIFECYCLE_PORTS = Ports.from_base(_BASE + 10)
 LIFECYCLE_REDIS_PORT = _BASE + 15
 LIFECYCLE_INTERVAL = 2.0  # seconds between two steps of an order's lifecycle
+RUNNING_GATEWAY = os.environ.get("E2E_GATEWAY_URL", "")  # a platform that runs already
 
 
 @pytest.fixture(scope="session")
@@ -65,18 +70,28 @@ STALE_QUEUES = [consumer_queue(name, "").name for name in (ORDERS_QUEUE, USERS_Q
 
 
 @pytest.fixture(scope="session")
-def gateway_url(main_stack_env: dict[str, str]) -> Iterator[str]:
+def gateway_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if RUNNING_GATEWAY:
+        yield RUNNING_GATEWAY
+        return
+    main_stack_env: dict[str, str] = request.getfixturevalue("main_stack_env")
     asyncio.run(purge(main_stack_env["RABBITMQ_URL"], STALE_QUEUES))
     with running(main_stack_env, MAIN_PORTS) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def lifecycle_stack(servers: Servers) -> Iterator[LifecycleStack]:
+def lifecycle_stack(request: pytest.FixtureRequest) -> Iterator[LifecycleStack]:
     """Fresh every run: its databases are dropped first (the migrations make them again), and
     its vhost and Redis are new. Without redis-server installed, it shares the session's
     Redis with the main stack; their keys never meet (order and user ids are UUIDs), though
-    an admin's list of every order would show both stacks' orders."""
+    an admin's list of every order would show both stacks' orders. With E2E_GATEWAY_URL,
+    the platform that runs there, whose spans these tests cannot see."""
+    if RUNNING_GATEWAY:
+        interval = float(os.environ["E2E_STATUS_ADVANCE_INTERVAL"])
+        yield LifecycleStack(url=RUNNING_GATEWAY, interval=interval, spans=None)
+        return
+    servers: Servers = request.getfixturevalue("servers")
     name = "e2e_lifecycle"
     with contextlib.ExitStack() as resources:
         receiver = resources.enter_context(span_receiver())

@@ -48,7 +48,7 @@ class LifecycleStack:
 
     url: str  # its gateway
     interval: float  # its STATUS_ADVANCE_INTERVAL
-    spans: SpanReceiver  # what its services exported
+    spans: SpanReceiver | None  # what its services exported (None: a stack not ours)
 
 
 def port_in_use(port: int) -> bool:

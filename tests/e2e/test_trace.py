@@ -44,8 +44,11 @@ async def _trace(stack: LifecycleStack, trace_id: str, check: Callable[[list[Spa
     """Wait until the spans received for `trace_id` pass `check` (each service exports in
     batches, so a trace arrives in pieces); fail with `check`'s last complaint."""
 
+    receiver = stack.spans
+    assert receiver is not None, "spans are received only from a stack the tests start"
+
     async def received() -> list[Span]:
-        spans = stack.spans.spans(trace_id)
+        spans = receiver.spans(trace_id)
         check(spans)
         return spans
 

@@ -221,3 +221,14 @@ def test_traces_go_to_jaeger_which_only_the_traces_profile_starts() -> None:
 def test_the_servers_are_the_images_make_run_starts_when_docker_is_there() -> None:
     images = {server.name.lower(): server.image for server in servers.SERVERS}
     assert {name: SERVICES[name]["image"] for name in images} == images
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_each_service_runs_two_replicas_behind_the_gateway(name: str) -> None:
+    assert SERVICES[name]["deploy"] == {"mode": "replicated", "replicas": 2}
+    assert "container_name" not in SERVICES[name], "replicas cannot share a name"
+
+
+def test_only_the_services_are_replicated() -> None:
+    replicated = {name for name, service in SERVICES.items() if "deploy" in service}
+    assert replicated == set(APP_SERVICES)

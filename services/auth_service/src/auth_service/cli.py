@@ -1,4 +1,5 @@
-"""`auth-service serve | migrate | create-admin`: the commands compose and `make run` start."""
+"""`auth-service serve | migrate | wait-migrated | create-admin`: what compose, Kubernetes and
+`make run` start."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from auth_service.settings import AuthSettings
 from shared.logs import setup_logging
-from shared.migrations import upgrade
+from shared.migrations import upgrade, wait_until_migrated
 from shared.server import serve
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -24,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve HTTP on AUTH_HOST:AUTH_PORT")
     commands.add_parser("migrate", help="create the database if needed; migrate it to head")
+    waiting = commands.add_parser(
+        "wait-migrated",
+        help="migrate nothing: wait until the database is at this version's head (exit 1 if "
+        "not within --timeout); a Kubernetes init container, while the migration Job runs",
+    )
+    waiting.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
     admin = commands.add_parser(
         "create-admin", help="make an admin (or promote a user); password from ADMIN_PASSWORD"
     )
@@ -42,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.command == "migrate":
         upgrade(MIGRATIONS, settings.auth_database_url.get_secret_value())
+    elif args.command == "wait-migrated":
+        url = settings.auth_database_url.get_secret_value()
+        return 0 if wait_until_migrated(MIGRATIONS, url, timeout=args.timeout) else 1
     else:
         return asyncio.run(_create_admin(settings, args.username, args.email))
     return 0

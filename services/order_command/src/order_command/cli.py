@@ -1,4 +1,4 @@
-"""`order-command serve | migrate`: the commands compose and `make run` start."""
+"""`order-command serve | migrate | wait-migrated`: the commands compose and `make run` start."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from order_command.settings import OrderCommandSettings
 from shared.logs import setup_logging
-from shared.migrations import upgrade
+from shared.migrations import upgrade, wait_until_migrated
 from shared.server import serve
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
         "consume order.advance_status, relay the outbox",
     )
     commands.add_parser("migrate", help="create the database if needed; migrate it to head")
+    waiting = commands.add_parser(
+        "wait-migrated",
+        help="migrate nothing: wait until the database is at this version's head (exit 1 if "
+        "not within --timeout); a Kubernetes init container, while the migration Job runs",
+    )
+    waiting.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
     args = parser.parse_args(argv)
 
     settings = OrderCommandSettings()
@@ -34,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
             host=settings.order_command_host,
             port=settings.order_command_port,
         )
+    elif args.command == "wait-migrated":
+        url = settings.orders_database_url.get_secret_value()
+        return 0 if wait_until_migrated(MIGRATIONS, url, timeout=args.timeout) else 1
     else:
         upgrade(MIGRATIONS, settings.orders_database_url.get_secret_value())
     return 0

@@ -1,0 +1,1 @@
+"""`make compose-check`: docker-compose.yml brought up for real with podman (docs/docker.md)."""
