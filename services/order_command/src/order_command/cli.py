@@ -8,7 +8,6 @@ from pathlib import Path
 
 from order_command.settings import OrderCommandSettings
 from shared.logs import setup_logging
-from shared.migrations import upgrade, wait_until_migrated
 from shared.server import serve
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -42,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.command == "wait-migrated":
         url = settings.orders_database_url.get_secret_value()
+        from shared.migrations import wait_until_migrated
+
         return 0 if wait_until_migrated(MIGRATIONS, url, timeout=args.timeout) else 1
     else:
+        from shared.migrations import upgrade  # Alembic, for this command only
+
         upgrade(MIGRATIONS, settings.orders_database_url.get_secret_value())
     return 0
 

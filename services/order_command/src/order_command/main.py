@@ -16,7 +16,7 @@ from order_command.service import OrderService
 from order_command.settings import OrderCommandSettings
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
-from shared.db import create_engine, ping
+from shared.db import DATABASE, create_engine, ping
 from shared.event_log import LogRelay, catch_up_router
 from shared.events import Envelope, OrderCreated, OrderDeleted, OrderStatusChanged, OrderUpdated
 from shared.security import JwksKeys, KeySource, TokenVerifier
@@ -96,6 +96,7 @@ def create_app(
         version=VERSION,
         description="Creates and changes orders; every change is an event in its log.",
         lifespan=lifespan,
+        drivers=[DATABASE],
         routers=[
             api.router,
             api.internal,

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from asyncpg import exceptions as pg_exc
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.faults import DriverFaults
 
-def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 10) -> AsyncEngine:
+# What means "Postgres is away", for the composition root of a service that builds an engine
+# (`create_app(drivers=[DATABASE])`); a DBAPIError's cause decides whether it is one.
+DATABASE = DriverFaults(
+    unavailable=(
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.TimeoutError,
+        # Postgres answering that it cannot serve now (they reach us wrapped in a DBAPIError):
+        pg_exc.PostgresConnectionError,  # class 08
+        pg_exc.InsufficientResourcesError,  # class 53: too many connections, out of memory or disk
+        pg_exc.CannotConnectNowError,  # starting up
+        pg_exc.AdminShutdownError,
+        pg_exc.CrashShutdownError,
+        # asyncpg's own state machine, on a connection whose server went away mid-operation
+        # ("cannot switch to state ...; another operation is in progress"): a dead connection.
+        pg_exc.InternalClientError,
+    ),
+    wrappers=(sa_exc.DBAPIError,),
+)
+
+
+def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 5) -> AsyncEngine:
     """An engine that gives up on a Postgres that does not answer within `timeout` seconds.
 
     A pool checkout waits at most `timeout` too, and a statement at most 10 s, so a request
