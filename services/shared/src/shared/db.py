@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from asyncpg import exceptions as pg_exc
+from sqlalchemy import event, make_url, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import make_url, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.faults import DriverFaults
@@ -37,11 +38,14 @@ def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 5) -> Asyn
     never hangs on a dead server: the app turns the error into a 503.
 
     No pre-ping: it costs every transaction a round trip (a sixth of a create's CPU). After
-    a Postgres restart, the request that meets a dead connection answers 503 instead, and
-    SQLAlchemy then discards every pooled connection made before it, so the next ones
-    reconnect.
+    a Postgres restart (or its connections terminated), the request that meets a dead
+    connection answers 503 instead, and SQLAlchemy then discards every pooled connection made
+    before it, so the next ones reconnect. A dead connection also shows as asyncpg's
+    `InternalClientError` (its state machine caught mid-operation), which SQLAlchemy does not
+    take for a disconnect by itself: `_dead_connections` says it is one, or each pooled
+    connection would answer one 503 of its own.
     """
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -50,6 +54,17 @@ def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 5) -> Asyn
         # An error's text names the statement, not its values: they may be a client's data.
         hide_parameters=True,
     )
+    event.listen(engine.sync_engine, "handle_error", _dead_connections)
+    return engine
+
+
+def _dead_connections(context: ExceptionContext) -> None:
+    cause: BaseException | None = context.original_exception
+    while cause is not None:
+        if isinstance(cause, (pg_exc.InternalClientError, pg_exc.PostgresConnectionError)):
+            context.is_disconnect = True
+            return
+        cause = cause.__cause__ or cause.__context__
 
 
 async def ping(engine: AsyncEngine) -> None:
