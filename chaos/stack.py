@@ -145,6 +145,7 @@ class ChaosStack:
 
 def _env(run_dir: Path, base: int, interval: float, rabbitmq: str, redis: str) -> dict[str, str]:
     postgres = os.environ.get("POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+    suffix = os.environ.get("TEST_DATABASE_SUFFIX", "")  # as the tests' databases
     internal = f"http://127.0.0.1:{base + 9}"
     ports = {name: base + n for n, name in enumerate(SERVICES, 1)}
     return {
@@ -153,8 +154,8 @@ def _env(run_dir: Path, base: int, interval: float, rabbitmq: str, redis: str) -
         "STACK_PROCESSES": str(PROCESSES),
         "RABBITMQ_URL": rabbitmq,
         "REDIS_URL": redis,
-        "AUTH_DATABASE_URL": f"{postgres}/auth_chaos",
-        "ORDERS_DATABASE_URL": f"{postgres}/orders_chaos",
+        "AUTH_DATABASE_URL": f"{postgres}/auth_chaos{suffix}",
+        "ORDERS_DATABASE_URL": f"{postgres}/orders_chaos{suffix}",
         **{f"{name.upper()}_HOST": "127.0.0.1" for name in SERVICES},
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
         "ORDER_COMMAND_URL": f"{internal}/order_command",

@@ -5,6 +5,7 @@ once against data corrupted for it, where it must fail."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 import pytest
@@ -19,6 +20,9 @@ async def test_one_fault_of_each_kind_loses_nothing_and_the_suite_catches_what_i
         "-m",
         "chaos",
         "--short",
+        # 8000 above the e2e stacks' ports: two checkouts testing at once keep apart
+        "--port-base",
+        str(int(os.environ.get("E2E_PORT_BASE", "18000")) + 8000),
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
