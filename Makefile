@@ -36,10 +36,15 @@ integration: deps
 e2e: deps
 	@$(RUN) pytest tests/e2e
 
-admin: deps  ## make an admin (or promote a user): make admin USERNAME=... EMAIL=... PASSWORD=...
-	@test -n "$(USERNAME)" -a -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make admin USERNAME=... EMAIL=... PASSWORD=..."; exit 2; }
+# The values reach the command as environment variables, unexpanded ($(value ...)) and never
+# parsed by the shell: any password works, quotes and dollar signs included.
+admin: export ADMIN_USERNAME = $(value USERNAME)
+admin: export ADMIN_EMAIL = $(value EMAIL)
+admin: export ADMIN_PASSWORD = $(value PASSWORD)
+admin: deps  ## make an admin, or promote a user and set their password: make admin USERNAME=... EMAIL=... PASSWORD=...
+	@test -n "$$ADMIN_USERNAME" -a -n "$$ADMIN_EMAIL" -a -n "$$ADMIN_PASSWORD" || { echo "usage: make admin USERNAME=... EMAIL=... PASSWORD=..."; exit 2; }
 	@$(RUN) auth-service migrate
-	@ADMIN_PASSWORD='$(PASSWORD)' $(RUN) auth-service create-admin --username '$(USERNAME)' --email '$(EMAIL)'
+	@$(RUN) auth-service create-admin --username "$$ADMIN_USERNAME" --email "$$ADMIN_EMAIL"
 
 rebuild-projection: deps  ## rebuild order_query's Redis projection from the event logs, online
 	@$(RUN) order-query rebuild

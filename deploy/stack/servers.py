@@ -161,3 +161,21 @@ def _ensure_nginx() -> bool:
         return True
     print(f"MISSING: nginx, and `{NGINX_INSTALL}` did not install it")
     return False
+
+
+def ensure_installed(binary: str, package: str) -> str | None:
+    """The path of `binary`, installing Debian's `package` first when it is missing and this
+    is root (as `make run` does for nginx); None if it cannot be had."""
+    found = shutil.which(binary) or next(
+        (p for p in (f"/usr/bin/{binary}", f"/usr/sbin/{binary}") if os.access(p, os.X_OK)), None
+    )
+    if found or os.geteuid() != 0:
+        return found
+    command = f"apt-get update -qq && apt-get install -y -qq {package}"
+    print(f"{binary} is missing; installing it:  {command}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        subprocess.run(["sh", "-c", command], env=env, timeout=900, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    return shutil.which(binary)

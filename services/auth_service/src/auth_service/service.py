@@ -144,16 +144,18 @@ class AuthService:
         return UserOut.model_validate(row._asdict())
 
     async def make_admin(self, new: NewUser) -> tuple[UserOut, bool]:
-        """Create an admin, or promote the user of that name. True if one was created."""
+        """Create an admin, or promote the user of that name and set their password to the
+        one given (their email stays theirs). True if one was created."""
         try:
             return await self.register(new, role=Role.ADMIN), True
         except Conflict:
+            password_hash = await self.hasher.hash(new.password)
             async with self.engine.begin() as conn:
                 user_id = (
                     await conn.execute(
                         update(users)
                         .where(func.lower(users.c.username) == new.username.lower())
-                        .values(role=Role.ADMIN.value)
+                        .values(role=Role.ADMIN.value, password_hash=password_hash)
                         .returning(users.c.id)
                     )
                 ).scalar_one_or_none()

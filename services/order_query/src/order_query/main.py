@@ -9,7 +9,8 @@ import httpx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from order_query import api, consumers
+from order_query import api, board, consumers, stream
+from order_query.changes import ChangeFeed
 from order_query.command_side import CommandSide, InternalApi
 from order_query.consumers import Projector
 from order_query.projection import Projection
@@ -31,6 +32,17 @@ def connect_redis(settings: OrderQuerySettings) -> Redis:
         socket_connect_timeout=settings.dependency_timeout,
         health_check_interval=10,
     )
+
+
+def connect_feed(settings: OrderQuerySettings, *, block: float = 1.0) -> ChangeFeed:
+    """The change feed's blocking reads need a connection of their own, whose timeout
+    outlasts the block."""
+    redis = Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=block + settings.dependency_timeout,
+        socket_connect_timeout=settings.dependency_timeout,
+    )
+    return ChangeFeed(redis, block=block)
 
 
 def service_tokens(settings: OrderQuerySettings, http: httpx.AsyncClient) -> ServiceTokens:
@@ -94,6 +106,7 @@ def create_app(
             audience=settings.jwt_audience,
         )
         app.state.queries = OrderQueries(projection, commands)
+        app.state.changes = connect_feed(settings)
         app.state.projector = Projector(
             projection, commands, consumers.outcome_counter(app.state.metrics_registry)
         )
@@ -108,6 +121,7 @@ def create_app(
             ):
                 yield
         finally:
+            await app.state.changes.close()
             await http.aclose()
             await redis.aclose()
 
@@ -116,6 +130,11 @@ def create_app(
         version=VERSION,
         description="Reads orders from a Redis projection of the order events.",
         lifespan=lifespan,
-        routers=[api.router, asyncapi_router(broker, title="order_query", version=VERSION)],
+        routers=[
+            stream.router,  # before api.router: /orders/stream is not /orders/{order_id}
+            api.router,
+            board.router,
+            asyncapi_router(broker, title="order_query", version=VERSION),
+        ],
     )
     return app
