@@ -176,7 +176,7 @@ class AdminLogin:
 def main_admin(gateway_url: str, main_stack_env: dict[str, str]) -> AdminLogin:
     """An admin of the main stack, made as the README says (`make admin`), with a password
     a shell would trip on."""
-    body = user_body(password=f"it's-a-pa$$ \"{uuid.uuid4().hex[:6]}\"")
+    body = user_body(password=f'it\'s-a-pa$$ "{uuid.uuid4().hex[:6]}"')
     make_admin(main_stack_env, body["username"], body["email"], body["password"])
     return AdminLogin(body["username"], body["password"])
 

@@ -32,7 +32,7 @@ class EventStream:
         self.last_id: str | None = None
 
     async def next(self, timeout: float = 10.0) -> Event:
-        kind, event_id, data = "message", None, []
+        kind, event_id, data = "message", None, list[str]()
         async with asyncio.timeout(timeout):
             async for line in self._lines:
                 if line == "":

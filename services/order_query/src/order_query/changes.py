@@ -75,7 +75,7 @@ class ChangeFeed:
 
     async def last_id(self) -> str:
         """The newest entry's id ("0-0": the feed is empty)."""
-        newest = await self.redis.xrevrange(CHANGES, count=1)
+        newest: Any = await self.redis.xrevrange(CHANGES, count=1)
         return newest[0][0].decode() if newest else "0-0"
 
     async def holds(self, entry_id: str) -> bool:
@@ -84,7 +84,7 @@ class ChangeFeed:
 
     async def since(self, after: str) -> list[Change]:
         """Up to `page` changes after `after`, oldest first."""
-        entries = await self.redis.xrange(CHANGES, f"({after}", "+", count=self.page)
+        entries: Any = await self.redis.xrange(CHANGES, f"({after}", "+", count=self.page)
         return [Change.of(entry_id, fields) for entry_id, fields in entries]
 
     async def subscribe(self, wants: Callable[[dict[str, Any]], bool]) -> Subscription:
@@ -104,7 +104,7 @@ class ChangeFeed:
         delay = 0.1
         while True:
             try:
-                read = await self.redis.xread(
+                read: Any = await self.redis.xread(
                     {CHANGES: cursor}, count=self.page, block=int(self.block * 1000)
                 )
                 delay = 0.1
@@ -126,4 +126,3 @@ class ChangeFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.redis.aclose()
-

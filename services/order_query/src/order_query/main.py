@@ -12,12 +12,13 @@ from redis.asyncio import Redis
 from order_query import api, board, consumers, stream
 from order_query.changes import ChangeFeed
 from order_query.command_side import CommandSide, InternalApi
-from order_query.consumers import Projector
+from order_query.consumers import ProjectionMetrics, Projector
 from order_query.projection import Projection
 from order_query.queries import OrderQueries
 from order_query.settings import OrderQuerySettings
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
+from shared.queue_metrics import QueueDepths
 from shared.security import JwksKeys, KeySource, TokenVerifier
 from shared.service_tokens import ServiceTokens
 
@@ -107,9 +108,8 @@ def create_app(
         )
         app.state.queries = OrderQueries(projection, commands)
         app.state.changes = connect_feed(settings)
-        app.state.projector = Projector(
-            projection, commands, consumers.outcome_counter(app.state.metrics_registry)
-        )
+        app.state.projector = Projector(projection, commands, app.state.projection_metrics)
+        app.state.metric_refreshers = [app.state.queue_depths.refresh]
         app.state.dependency_timeout = settings.dependency_timeout
         app.state.readiness = {
             "redis": redis.ping,
@@ -136,5 +136,10 @@ def create_app(
             board.router,
             asyncapi_router(broker, title="order_query", version=VERSION),
         ],
+    )
+    registry = app.state.metrics_registry
+    app.state.projection_metrics = ProjectionMetrics(registry)
+    app.state.queue_depths = QueueDepths(
+        registry, broker, [consumers.ORDERS_QUEUE, consumers.USERS_QUEUE]
     )
     return app

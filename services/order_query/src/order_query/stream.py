@@ -36,7 +36,7 @@ KEEP_ALIVE = 15.0  # seconds of silence before a comment is sent
 RETRY_MS = 1000  # what the client waits before it reconnects
 WAKE = 1.0  # seconds between two looks at the token's expiry and a server stop
 
-_STREAM_DOC = {
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
         "description": "Events `snapshot` (`{orders: [...]}`) and `order` (an order), each "

@@ -9,7 +9,6 @@ import sys
 from types import FrameType
 
 import uvicorn
-from uvicorn.main import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared.errors import error_body
@@ -38,6 +37,7 @@ class JsonErrorsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app does not start
 _stopping = False
 
 
@@ -50,7 +50,7 @@ def stopping() -> bool:
 
 class Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        global _stopping  # noqa: PLW0603 (one flag per process, set from the signal handler)
+        global _stopping
         _stopping = True
         super().handle_exit(sig, frame)
 
