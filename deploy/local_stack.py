@@ -22,7 +22,7 @@ from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploy.stack import gateway, servers
+from deploy.stack import gateway, gateway_metrics, servers
 from deploy.stack.config import PROCESSES, ROOT, Service, load_env, load_processes
 from deploy.stack.supervisor import Supervisor, say
 
@@ -78,6 +78,10 @@ def run(env: dict[str, str], processes_file: Path) -> int:
                     return 0
                 say("stack", supervisor.width, f"{service.name} is not ready: stopping")
                 return 1
+        if (metrics := gateway_metrics.process(env)) is not None:  # before nginx sends to it
+            supervisor.start("gateway_metrics", metrics[0])
+            if not supervisor.wait_ready("gateway_metrics", metrics[1], deadline):
+                return 0 if supervisor.stopping.is_set() else 1
         supervisor.start("nginx", gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
         gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
         say("stack", supervisor.width, f"up: {gateway_url} (docs at {gateway_url}/docs)")

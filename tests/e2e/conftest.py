@@ -117,7 +117,7 @@ def lifecycle_stack(request: pytest.FixtureRequest) -> Iterator[LifecycleStack]:
         for database in ("AUTH_DATABASE_URL", "ORDERS_DATABASE_URL"):
             asyncio.run(drop_database(env[database]))
         url = resources.enter_context(running(env, LIFECYCLE_PORTS))
-        yield LifecycleStack(url=url, interval=LIFECYCLE_INTERVAL, spans=receiver)
+        yield LifecycleStack(url=url, interval=LIFECYCLE_INTERVAL, spans=receiver, env=env)
 
 
 @pytest.fixture
@@ -138,6 +138,7 @@ def dead_upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "GATEWAY_METRICS_ALLOW": "127.0.0.1/32",
+        "GATEWAY_METRICS_PORT": "",  # no metrics process: nothing to send to
     }
     # Ports nothing listens on (free a moment ago): connections are refused.
     services = [

@@ -33,10 +33,11 @@ class Ports:
     order_command: int
     order_query: int
     status_worker: int
+    gateway_metrics: int  # UDP and HTTP
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(*range(base, base + 5))
+        return cls(base, base + 1, base + 2, base + 3, base + 4, gateway_metrics=base + 9)
 
     def all(self) -> tuple[int, ...]:
         return astuple(self)
@@ -49,6 +50,7 @@ class LifecycleStack:
     url: str  # its gateway
     interval: float  # its STATUS_ADVANCE_INTERVAL
     spans: SpanReceiver | None  # what its services exported (None: a stack not ours)
+    env: Mapping[str, str] | None = None  # what it runs with (None: a stack not ours)
 
 
 def port_in_use(port: int) -> bool:
@@ -101,6 +103,8 @@ def stack_env(
         "JWKS_URL": f"http://127.0.0.1:{ports.auth}/auth/.well-known/jwks.json",
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(ports.gateway),
+        "GATEWAY_METRICS_HOST": "127.0.0.1",
+        "GATEWAY_METRICS_PORT": str(ports.gateway_metrics),
         "GATEWAY_AUTH_RATE": "50r/s",
         "GATEWAY_AUTH_BURST": "100",
         "GATEWAY_RATE": "1000r/s",
