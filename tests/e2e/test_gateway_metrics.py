@@ -33,8 +33,8 @@ async def _requests(http: httpx.AsyncClient) -> dict[tuple[str, str, str], float
 def _access_lines(log: Path, request_id_prefix: str) -> list[dict[str, object]]:
     lines = []
     for raw in log.read_text(errors="replace").splitlines():
-        _, _, entry = raw.partition("| ")
-        if request_id_prefix in entry and entry.startswith("{"):
+        process, _, entry = raw.partition(" | ")
+        if process.strip() == "nginx" and request_id_prefix in entry and entry.startswith("{"):
             lines.append(json.loads(entry))
     return lines
 

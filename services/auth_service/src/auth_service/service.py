@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ from auth_service.tokens import AccessTokenIssuer, new_refresh_token, refresh_to
 from shared.errors import Conflict, NotFound, Unauthorized
 from shared.event_log import append_events
 from shared.events import Envelope, Role, UserRegistered
+
+log = logging.getLogger(__name__)
 
 # A service's token subject is a name-based UUID, stable for a client id.
 SERVICE_NAMESPACE = uuid.UUID("5b0e7f0c-5d52-4f0e-9a53-0c3c1c0a7e11")
@@ -57,6 +60,13 @@ class AuthService:
         except IntegrityError as exc:
             field = "username" if "users_username_key" in str(exc.orig) else "email"
             raise Conflict(f"That {field} is taken", details={"field": field}) from exc
+        log.info(
+            "user %s registered (%s, %s)",
+            user.username,
+            user.id,
+            user.role.value,
+            extra={"event": "user.registered", "user_id": str(user.id), "role": user.role.value},
+        )
         return user
 
     async def login(self, identifier: str, password: str) -> TokenPair:
@@ -64,7 +74,7 @@ class AuthService:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(users.c.id, users.c.role, users.c.password_hash).where(
+                    select(users.c.id, users.c.username, users.c.role, users.c.password_hash).where(
                         or_(
                             func.lower(users.c.username) == identifier.lower(),
                             func.lower(users.c.email) == identifier.lower(),
@@ -73,6 +83,17 @@ class AuthService:
                 )
             ).first()
         if not await self.hasher.verify(row.password_hash if row else None, password):
+            # The name tried is logged only when it is a user's: one that is nobody's may be a
+            # password typed into the wrong field.
+            if row is None:
+                log.info("login failed: no such user", extra={"event": "login.failed"})
+            else:
+                log.info(
+                    "login failed for %s (%s): wrong password",
+                    row.username,
+                    row.id,
+                    extra={"event": "login.failed", "user_id": str(row.id)},
+                )
             raise Unauthorized("Wrong username or password", error="invalid_grant")
         assert row is not None
         if self.hasher.needs_rehash(row.password_hash):
