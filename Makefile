@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
 .PHONY: help run test lint unit integration e2e admin bench deps rebuild-projection replay-dead-letters \
-	compose-check k8s-check
+	dead-letters compose-check k8s-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,7 +49,11 @@ admin: deps  ## make an admin, or promote a user and set their password: make ad
 rebuild-projection: deps  ## rebuild order_query's Redis projection from the event logs, online
 	@$(RUN) order-query rebuild
 
-replay-dead-letters: deps  ## move order_query's dead-lettered events back: [QUEUE=orders|users]
+dead-letters: deps  ## list every dead letter; ARGS="show ID" | "discard ID...|--all" | "replay ID...|--all"
+	@for service in order-command order-query status-worker; do \
+		$(RUN) $$service dead-letters $(ARGS) || exit $$?; done
+
+replay-dead-letters: deps  ## move order_query's dead letters back, but unreadable ones: [QUEUE=orders|users]
 	@$(RUN) order-query replay-dead-letters --queue $(or $(QUEUE),orders)
 
 bench: deps  ## the benchmarks in bench/ (writes bench/RESULTS.md)

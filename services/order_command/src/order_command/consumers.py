@@ -32,9 +32,7 @@ def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> None:
         "with `reply_to` gets an AdvanceStatusResult there (the worker counts stale timers).",
     )
     @wait_out_faults
-    async def advance_status(
-        command: Envelope[AdvanceStatus], message: RabbitMessage
-    ) -> None:
+    async def advance_status(command: Envelope[AdvanceStatus], message: RabbitMessage) -> None:
         # Applied only if the order is still where the timer expected it: a redelivery, or a
         # timer overtaken by a manual change, finds it moved on and does nothing.
         order_id, expected = command.payload.order_id, command.payload.expected_status
