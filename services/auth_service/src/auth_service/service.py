@@ -99,7 +99,9 @@ class AuthService:
         if self.hasher.needs_rehash(row.password_hash):
             await self._rehash(row.id, password)
         async with self.engine.begin() as conn:
-            return await self._issue(conn, row.id, Role(row.role), family_id=uuid.uuid4())
+            return await self._issue(
+                conn, row.id, Role(row.role), family_id=uuid.uuid4(), username=row.username
+            )
 
     def service_token(self, client_id: str, client_secret: str) -> ServiceToken:
         """The client-credentials grant, for the platform's own services."""
@@ -127,7 +129,11 @@ class AuthService:
                     .values(used_at=now)
                 )
                 return await self._issue(
-                    conn, stored.user_id, Role(stored.role), family_id=stored.family_id
+                    conn,
+                    stored.user_id,
+                    Role(stored.role),
+                    family_id=stored.family_id,
+                    username=stored.username,
                 )
             if verdict is Verdict.REUSED:
                 await self._revoke_family(conn, stored.family_id, now)
@@ -185,7 +191,13 @@ class AuthService:
             return await self.user(user_id), False
 
     async def _issue(
-        self, conn: AsyncConnection, user_id: uuid.UUID, role: Role, *, family_id: uuid.UUID
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        role: Role,
+        *,
+        family_id: uuid.UUID,
+        username: str | None = None,
     ) -> TokenPair:
         token = new_refresh_token()
         await conn.execute(
@@ -198,7 +210,7 @@ class AuthService:
             )
         )
         return TokenPair(
-            access_token=self.access_tokens.issue(user_id, role),
+            access_token=self.access_tokens.issue(user_id, role, username=username),
             refresh_token=token,
             expires_in=int(self.access_tokens.ttl.total_seconds()),
         )
@@ -206,7 +218,7 @@ class AuthService:
     async def _stored(self, conn: AsyncConnection, token: str) -> Any:
         stored = (
             await conn.execute(
-                select(refresh_tokens, users.c.role)
+                select(refresh_tokens, users.c.role, users.c.username)
                 .join(users, users.c.id == refresh_tokens.c.user_id)
                 .where(refresh_tokens.c.token_hash == refresh_token_hash(token))
                 .with_for_update(of=refresh_tokens)

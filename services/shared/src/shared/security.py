@@ -31,6 +31,7 @@ class Principal:
     role: Role
     token_id: str
     expires_at: float = math.inf  # the token's `exp` (a stream that outlives it ends)
+    username: str | None = None  # `preferred_username`, when the token names one
 
     @property
     def is_admin(self) -> bool:
@@ -160,8 +161,13 @@ class TokenVerifier:
             raise Unauthorized("This is not an access token")
         try:
             expires = float(claims["exp"])
+            name = claims.get("preferred_username")
             principal = Principal(
-                uuid.UUID(claims["sub"]), Role(claims["role"]), claims["jti"], expires
+                uuid.UUID(claims["sub"]),
+                Role(claims["role"]),
+                claims["jti"],
+                expires,
+                name if isinstance(name, str) else None,
             )
             return principal, expires
         except (KeyError, ValueError) as exc:
