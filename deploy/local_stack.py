@@ -85,6 +85,7 @@ def run(env: dict[str, str], processes_file: Path) -> int:
         supervisor.start("nginx", gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
         gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
         say("stack", supervisor.width, f"up: {gateway_url} (docs at {gateway_url}/docs)")
+        say("stack", supervisor.width, servers.management_ui(env))
         died = supervisor.watch()
         if died is None:
             return 0

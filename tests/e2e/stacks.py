@@ -103,6 +103,8 @@ def stack_env(
         "JWKS_URL": f"http://127.0.0.1:{ports.auth}/auth/.well-known/jwks.json",
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(ports.gateway),
+        # The broker's management plugin is the developer's to turn on, not the tests'.
+        "RABBITMQ_MANAGEMENT_PORT": "",
         "GATEWAY_METRICS_HOST": "127.0.0.1",
         "GATEWAY_METRICS_PORT": str(ports.gateway_metrics),
         "GATEWAY_AUTH_RATE": "50r/s",
