@@ -24,15 +24,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deploy.stack import gateway, gateway_metrics, servers
 from deploy.stack.config import PROCESSES, ROOT, Service, load_env, load_processes
-from deploy.stack.supervisor import Supervisor, say
+from deploy.stack.supervisor import Supervisor, say, tell
 
 READY_WITHIN = 30.0  # seconds for every service to answer /readyz
 
 
 def _taken(env: dict[str, str], services: list[Service]) -> list[str]:
     """The addresses this stack would listen on where something listens already."""
-    addresses = {"gateway": gateway.settings(env)["GATEWAY_LISTEN"]}
-    addresses |= {service.name: service.address for service in services}
+    values = gateway.settings(env)
+    addresses = {
+        "gateway": values["GATEWAY_LISTEN"],
+        "gateway (internal)": values["INTERNAL_LISTEN"],
+    }
+    addresses |= {p.name: p.address for service in services for p in service.each()}
     return [f"{name} ({address})" for name, address in addresses.items() if servers.in_use(address)]
 
 
@@ -45,7 +49,8 @@ def run(env: dict[str, str], processes_file: Path) -> int:
         print("  A second stack needs other ports: see docs/local-stack.md.")
         return 1
     conf = gateway.render(env, processes.services, _run_dir(env))
-    names = [m.name for m in processes.migrations] + [s.name for s in processes.services]
+    names = [m.name for m in processes.migrations]
+    names += [p.name for s in processes.services for p in s.each()]
     supervisor = Supervisor(env, width=max(len(n) for n in [*names, "nginx", "stack"]))
 
     asked_by: list[str] = []  # the signal that asked to stop, said once the stop begins
@@ -55,47 +60,51 @@ def run(env: dict[str, str], processes_file: Path) -> int:
         # its bytecodes, maybe while that thread holds the very lock (the output's, or the
         # stop event's own, inside Event.wait), and would wait for itself for ever. So the
         # event is set from a thread of its own. `uv run` passes a SIGTERM or Ctrl-C on, so
-        # two signals come at once.
+        # two signals come at once; a closed terminal sends SIGHUP.
         asked_by.append(signal.Signals(signum).name)
         threading.Thread(target=supervisor.stopping.set, daemon=True).start()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         for migration in processes.migrations:
             code = supervisor.run_to_end(migration.name, migration.argv)
             if supervisor.stopping.is_set():
                 return 0
             if code != 0:
-                say("stack", supervisor.width, f"{migration.name} failed (exit {code})")
+                tell(supervisor.width, "failed", process=migration.name, exit_status=code)
                 return code
+        # The gateway's metrics process before the gateway, which sends it a line per request.
+        if (metrics := gateway_metrics.process(env)) is not None:
+            supervisor.start("gateway_metrics", metrics[0])
+            if not supervisor.wait_ready("gateway_metrics", metrics[1], time.monotonic() + 10):
+                return 0 if supervisor.stopping.is_set() else 1
+        # The gateway first: the services reach each other through its internal side.
+        supervisor.start("nginx", gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
         for service in processes.services:
-            supervisor.start(service.name, service.argv)
+            for process in service.each():
+                setting = {service.port_setting: str(process.port)} if service.port_setting else {}
+                supervisor.start(
+                    process.name, service.argv, env=setting | {"PROCESS_NAME": process.name}
+                )
         deadline = time.monotonic() + READY_WITHIN
         for service in processes.services:
-            if not supervisor.wait_ready(service.name, service.address, deadline):
-                if supervisor.stopping.is_set():
-                    return 0
-                say("stack", supervisor.width, f"{service.name} is not ready: stopping")
-                return 1
-        if (metrics := gateway_metrics.process(env)) is not None:  # before nginx sends to it
-            supervisor.start("gateway_metrics", metrics[0])
-            if not supervisor.wait_ready("gateway_metrics", metrics[1], deadline):
-                return 0 if supervisor.stopping.is_set() else 1
-        supervisor.start("nginx", gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
+            for process in service.each():
+                if not supervisor.wait_ready(process.name, process.address, deadline):
+                    if supervisor.stopping.is_set():
+                        return 0
+                    tell(supervisor.width, "not_ready", process=process.name, within_s=READY_WITHIN)
+                    return 1
         gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
-        say("stack", supervisor.width, f"up: {gateway_url} (docs at {gateway_url}/docs)")
+        tell(supervisor.width, "up", url=gateway_url, docs=f"{gateway_url}/docs")
         say("stack", supervisor.width, servers.management_ui(env))
-        died = supervisor.watch()
-        if died is None:
-            return 0
-        say("stack", supervisor.width, f"{died.name} exited ({died.process.returncode}): stopping")
-        return 1
+        supervisor.watch()  # until Ctrl-C or SIGTERM; a process that dies is started again
+        return 0
     finally:
         if asked_by:
-            say("stack", supervisor.width, f"{asked_by[0]}: stopping")
+            tell(supervisor.width, "stopping", asked_by=asked_by[0])
         supervisor.stop_all()
-        say("stack", supervisor.width, "stopped")
+        tell(supervisor.width, "stopped")
 
 
 def _run_dir(env: dict[str, str]) -> Path:
@@ -116,8 +125,8 @@ def main() -> int:
     parser.add_argument(
         "--processes",
         type=Path,
-        default=Path(os.environ.get("STACK_PROCESSES", PROCESSES)),
-        help="what to run (default: $STACK_PROCESSES, else deploy/processes.toml)",
+        default=Path(os.environ.get("STACK_PROCESSES_FILE", PROCESSES)),
+        help="what to run (default: $STACK_PROCESSES_FILE, else deploy/processes.toml)",
     )
     args = parser.parse_args()
     env = load_env()

@@ -234,7 +234,7 @@ def gateway_config(objects: list[Obj], compose_nginx: str) -> list[str]:
             text = gateway.render(values, services, Path(scratch)).read_text()
         except (ValueError, KeyError) as exc:
             return [*found, f"the gateway's settings do not render: {exc}"]
-    for host, port in re.findall(r"^\s*server ([\w.-]+):(\d+);", text, re.MULTILINE):
+    for host, port in re.findall(r"^\s*server ([\w.-]+):(\d+)[ ;]", text, re.MULTILINE):
         service = find(objects, "Service", host)
         ports = [p["port"] for p in (service or {}).get("spec", {}).get("ports", [])]
         if int(port) not in ports:

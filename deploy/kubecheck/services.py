@@ -21,7 +21,7 @@ PLACEHOLDER_ENV = {
     f"{prefix}_{part}": "0" if part == "PORT" else "x"
     for prefix in ("AUTH", "ORDER_COMMAND", "ORDER_QUERY", "STATUS_WORKER")
     for part in ("HOST", "PORT")
-}
+} | {"STACK_PROCESSES": "1"}
 
 
 @dataclass(frozen=True)

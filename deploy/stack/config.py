@@ -61,6 +61,29 @@ class Migration:
     argv: list[str]
 
 
+# The processes of one service listen on its port, then on that port plus 100, plus 200...
+PORT_STRIDE = 100
+
+
+def client_address(host: str, port: int) -> str:
+    """host:port for a client; a wildcard bind address is reached on loopback."""
+    host = host or "127.0.0.1"
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:
+            host = "::1" if ":" in host else "127.0.0.1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class Process:
+    """One process of a service: `auth.1`, `auth.2`, ...; it reads its port from
+    `port_setting`, which the runner sets for it."""
+
+    name: str
+    port: int
+    address: str
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
@@ -68,21 +91,33 @@ class Service:
     host: str
     port: int
     openapi: bool = True  # `openapi = false` in processes.toml: no /openapi.json to show
+    processes: int = 1  # `processes = "${STACK_PROCESSES}"`: how many run, each on its port
+    port_setting: str = ""  # the setting the service reads its port from (AUTH_PORT)
 
     @property
     def address(self) -> str:
-        """host:port for a client; a wildcard bind address is reached on loopback."""
-        host = self.host or "127.0.0.1"
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_address(host).is_unspecified:
-                host = "::1" if ":" in host else "127.0.0.1"
-        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        """The first process's address."""
+        return client_address(self.host, self.port)
+
+    def each(self) -> list[Process]:
+        """Every process of the service, with the port each listens on."""
+        ports = [self.port + n * PORT_STRIDE for n in range(self.processes)]
+        return [
+            Process(f"{self.name}.{n}", port, client_address(self.host, port))
+            for n, port in enumerate(ports, 1)
+        ]
 
 
 @dataclass(frozen=True)
 class Processes:
     migrations: list[Migration]
     services: list[Service]
+
+
+def _setting_of(template: str) -> str:
+    """`AUTH_PORT` of `${AUTH_PORT}`; "" for a port written as a number."""
+    match = _PLACEHOLDER.fullmatch(template.strip())
+    return match.group(1) if match else ""
 
 
 def load_processes(env: Mapping[str, str], path: Path = PROCESSES) -> Processes:
@@ -100,10 +135,16 @@ def load_processes(env: Mapping[str, str], path: Path = PROCESSES) -> Processes:
             host=expand(str(s["host"]), env),
             port=int(expand(str(s["port"]), env)),
             openapi=bool(s.get("openapi", True)),
+            processes=int(expand(str(s.get("processes", 1)), env)),
+            port_setting=_setting_of(str(s["port"])),
         )
         for s in data.get("services", [])
     ]
     for service in services:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", service.name):
             raise ValueError(f"service name {service.name!r}: use lower case, digits and _")
+        if not 1 <= service.processes <= 8:
+            raise ValueError(f"{service.name}: 1 to 8 processes, not {service.processes}")
+        if service.processes > 1 and not service.port_setting:
+            raise ValueError(f"{service.name}: several processes need its port as ${{SETTING}}")
     return Processes(migrations, services)

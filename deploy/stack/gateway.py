@@ -21,6 +21,7 @@ TEMPLATES = ROOT / "deploy" / "nginx"
 SETTINGS = {  # each GATEWAY_* setting, and the shape nginx accepts for it
     "GATEWAY_HOST": r"[0-9A-Za-z.:_-]+",
     "GATEWAY_PORT": r"\d{1,5}",
+    "GATEWAY_INTERNAL_PORT": r"\d{1,5}",
     "GATEWAY_AUTH_RATE": r"\d+r/[sm]",
     "GATEWAY_AUTH_BURST": r"\d+",
     "GATEWAY_RATE": r"\d+r/[sm]",
@@ -65,6 +66,8 @@ def settings(env: Mapping[str, str]) -> dict[str, str]:
         if ":" in host
         else (f"{host}:{values['GATEWAY_PORT']}")
     )
+    # The internal side listens on loopback only: service to service, never a client.
+    values["INTERNAL_LISTEN"] = f"127.0.0.1:{values['GATEWAY_INTERNAL_PORT']}"
     values["GATEWAY_WORKERS"] = env.get("GATEWAY_WORKERS") or str(
         min(4, len(os.sched_getaffinity(0)))
     )
@@ -85,7 +88,13 @@ def gateway_metrics_values(env: Mapping[str, str], *, access_log: bool) -> dict[
             f"    access_log syslog:server={where},facility=local7,tag=gateway,nohostname "
             "gateway_metrics;"
         )
-    return {"ACCESS_LOGS": "\n".join(logs) or "    access_log off;"}
+    internal = (
+        "        access_log /dev/stdout gateway_json;" if access_log else "        access_log off;"
+    )
+    return {
+        "ACCESS_LOGS": "\n".join(logs) or "    access_log off;",
+        "INTERNAL_ACCESS_LOGS": internal,
+    }
 
 
 def _gateway_metrics_address(env: Mapping[str, str]) -> str | None:
@@ -133,14 +142,30 @@ def _metrics_allow(allowed: str) -> str:
 
 
 def _upstreams(services: Sequence[Service]) -> str:
-    # keepalive_timeout stays under uvicorn's 5 s, so nginx never reuses a closed connection.
+    """One upstream per service, a server per process. A process that refuses a connection is
+    passed over for 2 s (`max_fails=1 fail_timeout=2s`) and the request goes to the next one
+    (`proxy_next_upstream`); keepalive_timeout stays under uvicorn's 5 s, so nginx never
+    reuses a connection the service has just closed."""
+    blocks = []
+    for s in services:
+        servers = "".join(
+            f"        server {p.address} max_fails=1 fail_timeout=2s;\n" for p in s.each()
+        )
+        blocks.append(
+            f"    upstream {s.name} {{\n{servers}"
+            "        keepalive 64;\n"
+            "        keepalive_requests 10000;\n"
+            "        keepalive_timeout 4s;\n"
+            "    }"
+        )
+    return "\n".join(blocks)
+
+
+def _internal_locations(services: Sequence[Service]) -> str:
+    """`/<service>/...` on the internal side: that path of the service, on whichever of its
+    processes answers (the same balancing and passing-on as the public side)."""
     return "\n".join(
-        f"    upstream {s.name} {{\n"
-        f"        server {s.address};\n"
-        "        keepalive 64;\n"
-        "        keepalive_requests 10000;\n"
-        "        keepalive_timeout 4s;\n"
-        "    }"
+        f"        location /{s.name}/ {{\n            proxy_pass http://{s.name}/;\n        }}"
         for s in services
     )
 
@@ -159,6 +184,15 @@ def _service_locations(services: Sequence[Service], nginx_dir: Path) -> str:
             f"            include {nginx_dir}/metrics_allow.conf;\n"
             f"            proxy_pass http://{s.name}/metrics;\n"
             "        }"
+        )
+        # Each process's own figures (`/metrics/<service>` answers from whichever process
+        # the upstream picks): what a scraper reads, one target per process.
+        blocks.extend(
+            f"        location = /metrics/{p.name} {{\n"
+            f"            include {nginx_dir}/metrics_allow.conf;\n"
+            f"            proxy_pass http://{p.address}/metrics;\n"
+            "        }"
+            for p in s.each()
         )
     return "\n".join(blocks)
 
@@ -224,6 +258,7 @@ def render(env: Mapping[str, str], services: Sequence[Service], run_dir: Path) -
         "NGINX_DIR": str(nginx_dir),
         "USER_DIRECTIVE": _user_directive(nginx_dir),
         "UPSTREAMS": _upstreams(services),
+        "INTERNAL_LOCATIONS": _internal_locations(services),
         "SERVICE_LOCATIONS": _service_locations(services, nginx_dir),
         "ERROR_PAGES": "\n".join(sorted(error_pages)),
         "DOCS_CSP": DOCS_CSP,

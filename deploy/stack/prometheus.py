@@ -18,8 +18,8 @@ GATEWAY_JOB = "gateway"
 
 
 def jobs(env: Mapping[str, str], services: Sequence[Service]) -> dict[str, list[str]]:
-    """Each job's targets: one per service, and the gateway's metrics process."""
-    found = {service.name: [service.address] for service in services}
+    """Each job's targets: every process of each service, and the gateway's metrics process."""
+    found = {service.name: [process.address for process in service.each()] for service in services}
     if (metrics := gateway_metrics.address(dict(env))) is not None:
         host, port = metrics
         found[GATEWAY_JOB] = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]

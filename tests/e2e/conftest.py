@@ -142,7 +142,7 @@ def dead_upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     }
     # Ports nothing listens on (free a moment ago): connections are refused.
     services = [
-        dataclasses.replace(service, host="127.0.0.1", port=free_port())
+        dataclasses.replace(service, host="127.0.0.1", port=free_port(), processes=1)
         for service in load_processes(env).services
     ]
     run_dir = tmp_path_factory.mktemp("dead-upstream")

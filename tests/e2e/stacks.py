@@ -12,35 +12,52 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from deploy.stack.config import PORT_STRIDE
 
 from tests.support.otlp import SpanReceiver
 from tests.support.servers import Servers
 
 ROOT = Path(__file__).resolve().parents[2]
 START_WITHIN = 90.0  # seconds: migrations, every service ready, then nginx
+PROCESSES = 2  # of each service, in every stack the tests start (as `make run` by default)
 STOP_WITHIN = 30.0
 
 
 @dataclass(frozen=True)
 class Ports:
+    """A stack's ports: the gateway at `base`, the services' first processes on the next four
+    (their second processes 100 above, deploy/stack/config.py), the gateway's internal side
+    at `base + 9`."""
+
     gateway: int
     auth: int
     order_command: int
     order_query: int
     status_worker: int
+    internal: int
     gateway_metrics: int  # UDP and HTTP
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 3, base + 4, gateway_metrics=base + 9)
+        return cls(
+            base,
+            base + 1,
+            base + 2,
+            base + 3,
+            base + 4,
+            internal=base + 9,
+            gateway_metrics=base + 8,
+        )
 
-    def all(self) -> tuple[int, ...]:
-        return astuple(self)
+    def all(self, processes: int = 2) -> tuple[int, ...]:
+        services = (self.auth, self.order_command, self.order_query, self.status_worker)
+        each = tuple(port + n * PORT_STRIDE for port in services for n in range(processes))
+        return (self.gateway, self.internal, self.gateway_metrics, *each)
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,7 @@ def stack_env(
     (`.run/<name>`); the session's broker and Redis unless given others. A new service adds
     its own *_PORT (and database) here."""
     run_dir = Path(".run") / name
+    internal = f"http://127.0.0.1:{ports.internal}"
     return {
         "STACK_RUN_DIR": str(run_dir),
         "RABBITMQ_URL": rabbitmq_url or servers.rabbitmq,
@@ -92,17 +110,19 @@ def stack_env(
         "ORDERS_DATABASE_URL": servers.database(f"orders_{name}"),
         "ORDER_COMMAND_HOST": "127.0.0.1",
         "ORDER_COMMAND_PORT": str(ports.order_command),
-        "ORDER_COMMAND_URL": f"http://127.0.0.1:{ports.order_command}",
-        "AUTH_URL": f"http://127.0.0.1:{ports.auth}",
+        "ORDER_COMMAND_URL": f"{internal}/order_command",
+        "AUTH_URL": f"{internal}/auth",
         "ORDER_QUERY_HOST": "127.0.0.1",
         "ORDER_QUERY_PORT": str(ports.order_query),
         "STATUS_WORKER_HOST": "127.0.0.1",
         "STATUS_WORKER_PORT": str(ports.status_worker),
-        "AUTH_TOKEN_URL": f"http://127.0.0.1:{ports.auth}/internal/token",
+        "AUTH_TOKEN_URL": f"{internal}/auth/internal/token",
         "AUTH_JWT_KEY_FILE": str(run_dir / "keys" / "auth.pem"),
-        "JWKS_URL": f"http://127.0.0.1:{ports.auth}/auth/.well-known/jwks.json",
+        "JWKS_URL": f"{internal}/auth/auth/.well-known/jwks.json",
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(ports.gateway),
+        "GATEWAY_INTERNAL_PORT": str(ports.internal),
+        "STACK_PROCESSES": str(PROCESSES),
         # The broker's management plugin is the developer's to turn on, not the tests'.
         "RABBITMQ_MANAGEMENT_PORT": "",
         "GATEWAY_METRICS_HOST": "127.0.0.1",
@@ -119,7 +139,7 @@ def running(env: Mapping[str, str], ports: Ports) -> Iterator[str]:
     """Start the stack `env` describes, wait until its gateway answers, yield the gateway's
     URL; stop the stack after, and fail unless it stopped cleanly. Its output is in
     <STACK_RUN_DIR>/stack.log."""
-    busy = [port for port in ports.all() if port_in_use(port)]
+    busy = [port for port in ports.all(PROCESSES) if port_in_use(port)]
     if busy:
         pytest.fail(f"ports {busy} are taken: is another e2e stack still running?")
     run_dir = ROOT / env["STACK_RUN_DIR"]

@@ -9,6 +9,7 @@ import contextlib
 import json
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +69,21 @@ def running_prometheus(config: str, where: Path) -> Iterator[str]:
         print(tail(log, 20))  # noqa: T201 (its warnings, in the test's output)
 
 
+@dataclass(frozen=True)
+class Scraping:
+    url: str
+    targets: dict[str, list[str]]  # each job's
+
+
 @pytest.fixture
-async def prometheus_url(lifecycle_stack: LifecycleStack, tmp_path: Path) -> AsyncIterator[str]:
+async def scraping(lifecycle_stack: LifecycleStack, tmp_path: Path) -> AsyncIterator[Scraping]:
     if lifecycle_stack.env is None:
         pytest.skip("a platform not started by the tests: its processes are not known here")
     env = {**load_env(), **lifecycle_stack.env}
-    config = prometheus.config(env, load_processes(env).services, scrape_interval="1s")
+    services = load_processes(env).services
+    config = prometheus.config(env, services, scrape_interval="1s")
     with running_prometheus(config, tmp_path) as url:
-        yield url
+        yield Scraping(url, prometheus.jobs(env, services))
 
 
 async def _query(http: httpx.AsyncClient, expr: str) -> dict[str, Any]:
@@ -85,7 +93,7 @@ async def _query(http: httpx.AsyncClient, expr: str) -> dict[str, Any]:
 
 
 async def test_every_panel_query_returns_series_and_every_alert_rule_loads(
-    prometheus_url: str, lifecycle_user: Account
+    scraping: Scraping, lifecycle_user: Account
 ) -> None:
     # Something to see: an order the timers walk to CANCELED, one canceled by hand (whose
     # timer is then stale), a request no route knows.
@@ -98,12 +106,13 @@ async def test_every_panel_query_returns_series_and_every_alert_rule_loads(
     assert canceled.status_code == 200, canceled.text
     assert (await lifecycle_user.http.get("/nowhere")).status_code == 404
 
-    async with httpx.AsyncClient(base_url=prometheus_url, timeout=10) as http:
+    targets = sum(len(each) for each in scraping.targets.values())
+    async with httpx.AsyncClient(base_url=scraping.url, timeout=10) as http:
         jobs = await eventually(
             lambda: _query(http, "count_over_time(up[1m]) >= 5 and up == 1"),
-            until=lambda body: len(body["data"]["result"]) == 5,
+            until=lambda body: len(body["data"]["result"]) == targets,
             timeout=60,
-            what="five scrapes of every job, all up",
+            what="five scrapes of every process, all up",
         )
         assert {r["metric"]["job"] for r in jobs["data"]["result"]} == {
             "auth",

@@ -5,6 +5,7 @@ and read each service's metrics, labelled by route template. On the main stack."
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.stacks import PROCESSES
 from tests.support.factories import user_body
 from tests.support.waiting import eventually
 
@@ -45,15 +47,18 @@ async def _listed(client: httpx.AsyncClient) -> list[str]:
 
 async def _calls(client: httpx.AsyncClient, service: str) -> dict[Labels, float]:
     """`http_calls_total` and `http_failures_total` of one service, by their labels (plus
-    the sample's name)."""
-    answer = await client.get(f"/metrics/{service}")
-    assert answer.status_code == 200, answer.text
-    return {
-        frozenset({("name", sample.name), *sample.labels.items()}): float(sample.value)
-        for family in text_string_to_metric_families(answer.text)
-        for sample in family.samples
-        if sample.name in {"http_calls_total", "http_failures_total"}
-    }
+    the sample's name), summed over its processes (`/metrics/<service>.<n>`, each process's
+    own)."""
+    summed: dict[Labels, float] = defaultdict(float)
+    for n in range(1, PROCESSES + 1):
+        answer = await client.get(f"/metrics/{service}.{n}")
+        assert answer.status_code == 200, answer.text
+        for family in text_string_to_metric_families(answer.text):
+            for sample in family.samples:
+                if sample.name in {"http_calls_total", "http_failures_total"}:
+                    labels = frozenset({("name", sample.name), *sample.labels.items()})
+                    summed[labels] += float(sample.value)
+    return summed
 
 
 def _count(metrics: dict[Labels, float], name: str, **labels: str) -> float:

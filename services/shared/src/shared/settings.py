@@ -27,7 +27,7 @@ class ServiceSettings(BaseSettings):
     rabbitmq_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     jwt_issuer: str = "orders-platform-auth"
     jwt_audience: str = "orders-platform"
-    jwks_url: str = "http://127.0.0.1:8001/auth/.well-known/jwks.json"
+    jwks_url: str = "http://127.0.0.1:8009/auth/auth/.well-known/jwks.json"
     # Where a dependency that does not answer stops being waited for (seconds).
     dependency_timeout: float = 1.5
 
