@@ -52,22 +52,27 @@ async def sign_in(http: httpx.AsyncClient, username: str, password: str) -> str:
 
 
 def make_admin(env: Mapping[str, str], username: str, email: str, password: str) -> str:
-    """`make admin` as a newcomer types it, against the stack `env` describes; its output."""
-    done = subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            "admin",
-            f"USERNAME={username}",
-            f"EMAIL={email}",
-            f"PASSWORD={password}",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """`make admin` as a newcomer types it, against the stack `env` describes; its output.
+    Tried again (three times at most) when Postgres has no connection to spare: the server
+    is shared with whatever else runs on the machine."""
+    for _ in range(3):
+        done = subprocess.run(
+            [
+                "make",
+                "--no-print-directory",
+                "admin",
+                f"USERNAME={username}",
+                f"EMAIL={email}",
+                f"PASSWORD={password}",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if "too many clients" not in done.stdout + done.stderr:
+            break
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

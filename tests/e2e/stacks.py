@@ -161,7 +161,11 @@ def running(env: Mapping[str, str], ports: Ports) -> Iterator[str]:
             if stack.poll() is not None:
                 pytest.fail(f"the stack exited ({stack.returncode}):\n{tail(log)}")
             try:
-                if httpx.get(f"{url}/auth/.well-known/jwks.json", timeout=2).status_code == 200:
+                # Up once the runner says so (every process ready: a gateway that answers
+                # while some are still starting has marked them down for a moment), and the
+                # gateway answers.
+                up = b'"event": "up"' in log.read_bytes()
+                if up and httpx.get(f"{url}/auth/.well-known/jwks.json", timeout=2).is_success:
                     break
             except httpx.TransportError:
                 pass

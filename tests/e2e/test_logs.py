@@ -28,7 +28,8 @@ def _lines(log: Path, needle: str) -> list[dict[str, Any]]:
     for raw in log.read_text(errors="replace").splitlines():
         name, _, entry = raw.partition(" | ")
         if needle in entry and entry.startswith('{"ts"'):
-            found.append({"process": name.strip(), **json.loads(entry)})
+            # `order_command.1`: the service, whichever of its processes wrote the line
+            found.append({"process": name.strip().split(".")[0], **json.loads(entry)})
     return found
 
 
