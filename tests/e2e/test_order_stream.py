@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.accounts import Account, sign_up
 from tests.support.sse import Event, open_stream
+from tests.support.waiting import eventually
 
 ITEMS = [{"name": "tea", "price": "2.50", "quantity": 2}]
 
@@ -27,6 +28,15 @@ async def _create(account: Account) -> str:
     return order_id
 
 
+async def _listed(account: Account, order_id: str) -> None:
+    """Wait until the read side lists the order (the projection is asynchronous)."""
+
+    async def ids() -> list[str]:
+        return [o["id"] for o in (await account.http.get("/orders")).json()["items"]]
+
+    await eventually(ids, until=lambda listed: order_id in listed, what=f"{order_id} listed")
+
+
 def _is(order_id: str, version: int) -> Callable[[Event], bool]:
     def wanted(event: Event) -> bool:
         if event.type != "order":
@@ -41,6 +51,7 @@ async def test_a_user_gets_a_snapshot_then_each_change_of_their_own_orders_only(
     main_user: Account, other: Account
 ) -> None:
     mine = await _create(main_user)
+    await _listed(main_user, mine)
     async with open_stream(main_user.http) as stream:
         snapshot = await stream.next()
         assert snapshot.type == "snapshot", snapshot
@@ -93,6 +104,7 @@ async def test_a_last_event_id_the_feed_no_longer_holds_starts_over_with_a_snaps
     main_user: Account,
 ) -> None:
     mine = await _create(main_user)
+    await _listed(main_user, mine)
     async with open_stream(main_user.http, last_event_id="1-0") as stream:
         snapshot = await stream.next()
     assert snapshot.type == "snapshot"
