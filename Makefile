@@ -5,7 +5,7 @@ export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help run test lint unit integration e2e admin bench deps rebuild-projection replay-dead-letters \
+.PHONY: help run test lint unit integration e2e admin bench chaos deps rebuild-projection replay-dead-letters \
 	dead-letters compose-check k8s-check
 
 help:  ## list the targets
@@ -27,7 +27,7 @@ test: deps  ## lint, the Kubernetes manifests' check, then unit, integration and
 lint:  ## ruff and mypy
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check --quiet .
-	@$(RUN) mypy services tests deploy bench
+	@$(RUN) mypy services tests deploy bench chaos
 
 unit: deps
 	@$(RUN) pytest tests/unit
@@ -55,6 +55,10 @@ dead-letters: deps  ## list every dead letter; ARGS="show ID" | "discard ID...|-
 
 replay-dead-letters: deps  ## move order_query's dead letters back, but unreadable ones: [QUEUE=orders|users]
 	@$(RUN) order-query replay-dead-letters --queue $(or $(QUEUE),orders)
+
+chaos: deps  ## the fault suite: faults under a workload, then every invariant (docs/reliability.md)
+	@$(RUN) python deploy/local_stack.py check
+	@$(RUN) python -m chaos
 
 bench: deps  ## the benchmarks in bench/ (writes bench/RESULTS.md)
 	@$(RUN) python deploy/local_stack.py check

@@ -1,4 +1,5 @@
-"""Which errors mean "a server we depend on is not serving now" (503 and wait, not 500)."""
+"""Which errors mean "a server we depend on is not serving now" (503 and wait, not 500), for a
+service whose composition root names the drivers (`create_app(drivers=...)`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import pytest
 from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
-from shared.faults import is_unavailable, wait_out_faults
+from order_query.main import REDIS
+from shared.db import DATABASE
+from shared.faults import is_unavailable, recognise, wait_out_faults
+
+recognise(DATABASE, REDIS)  # as auth_service, order_command and order_query's apps do
 
 
 def wrapped(cause: BaseException) -> sa_exc.DBAPIError:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 
 from shared.app import create_app
-from shared.db import create_engine
+from shared.db import DATABASE, create_engine
 from shared.logs import JsonFormatter
 
 
@@ -34,7 +34,9 @@ async def test_the_log_of_a_database_error_holds_no_value(
         yield
         await engine.dispose()
 
-    app = create_app(title="t", version="1", lifespan=lifespan, routers=[router])
+    app = create_app(
+        title="t", version="1", lifespan=lifespan, routers=[router], drivers=[DATABASE]
+    )
     caplog.set_level(logging.INFO)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

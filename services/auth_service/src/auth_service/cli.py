@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from auth_service.settings import AuthSettings
 from shared.logs import setup_logging
-from shared.migrations import upgrade, wait_until_migrated
 from shared.server import serve
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -50,9 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             port=settings.auth_port,
         )
     elif args.command == "migrate":
+        from shared.migrations import upgrade  # Alembic, for this command only
+
         upgrade(MIGRATIONS, settings.auth_database_url.get_secret_value())
     elif args.command == "wait-migrated":
         url = settings.auth_database_url.get_secret_value()
+        from shared.migrations import wait_until_migrated
+
         return 0 if wait_until_migrated(MIGRATIONS, url, timeout=args.timeout) else 1
     else:
         return asyncio.run(_create_admin(settings, args.username, args.email))

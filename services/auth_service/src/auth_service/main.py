@@ -16,7 +16,7 @@ from auth_service.settings import AuthSettings
 from auth_service.tokens import AccessTokenIssuer
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
-from shared.db import create_engine, ping
+from shared.db import DATABASE, create_engine, ping
 from shared.event_log import BacklogMetrics, LogRelay, RelayMetrics, catch_up_router
 from shared.events import Envelope, UserRegistered
 from shared.security import StaticKeys, TokenVerifier
@@ -90,6 +90,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         version=VERSION,
         description="Users, password hashes, and JWT access/refresh tokens (EdDSA, with JWKS).",
         lifespan=lifespan,
+        drivers=[DATABASE],
         routers=[
             api.router,
             api.internal,

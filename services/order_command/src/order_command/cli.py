@@ -11,7 +11,6 @@ from order_command.consumers import QUEUE_NAME
 from order_command.settings import OrderCommandSettings
 from shared import dead_letter_cli
 from shared.logs import setup_logging
-from shared.migrations import upgrade, wait_until_migrated
 from shared.server import serve
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -49,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         return dead_letter_cli.run(args, url, [QUEUE_NAME], print)
     elif args.command == "wait-migrated":
         url = settings.orders_database_url.get_secret_value()
+        from shared.migrations import wait_until_migrated
+
         return 0 if wait_until_migrated(MIGRATIONS, url, timeout=args.timeout) else 1
     else:
+        from shared.migrations import upgrade  # Alembic, for this command only
+
         upgrade(MIGRATIONS, settings.orders_database_url.get_secret_value())
     return 0
 

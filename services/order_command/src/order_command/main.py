@@ -16,7 +16,7 @@ from order_command.service import OrderService
 from order_command.settings import OrderCommandSettings
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
-from shared.db import create_engine, ping
+from shared.db import DATABASE, create_engine, ping
 from shared.event_log import BacklogMetrics, LogRelay, RelayMetrics, catch_up_router
 from shared.events import Envelope, OrderCreated, OrderDeleted, OrderStatusChanged, OrderUpdated
 from shared.queue_metrics import QueueDepths
@@ -102,6 +102,7 @@ def create_app(
         version=VERSION,
         description="Creates and changes orders; every change is an event in its log.",
         lifespan=lifespan,
+        drivers=[DATABASE],
         routers=[
             api.router,
             api.internal,

@@ -17,4 +17,4 @@ class OrderCommandSettings(ServiceSettings):
     idempotency_key_ttl_seconds: int = 24 * 3600
     # The shop's currency (ISO 4217): every new order is priced in it.
     order_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    order_command_db_pool_size: int = 20
+    order_command_db_pool_size: int = 5

@@ -49,16 +49,36 @@ class InternalApi:
         self.timeout = timeout
         self.name = name
 
-    async def event_pages(self, after: int = 0, limit: int = 2000) -> AsyncIterator[dict[str, Any]]:
+    async def event_pages(
+        self, after: int = 0, limit: int = 2000, *, wait_out: float = 60.0
+    ) -> AsyncIterator[dict[str, Any]]:
         """The service's event log from `after` on, a page at a time (an EventPage's JSON:
-        `events`, `next`, `head`), until a page reaches the end of the log as it is then."""
+        `events`, `next`, `head`), until a page reaches the end of the log as it is then. A
+        page the service cannot serve now (it answers 503, or not at all) is asked for again,
+        for up to `wait_out` seconds: a long replay outlives a short outage."""
         while True:
-            response = await self._get("/internal/events", params={"after": after, "limit": limit})
+            response = await self._get_patiently(
+                "/internal/events", {"after": after, "limit": limit}, wait_out
+            )
             page: dict[str, Any] = response.json()
             yield page
             if len(page["events"]) < limit:
                 return
             after = page["next"]
+
+    async def _get_patiently(
+        self, path: str, params: dict[str, Any], wait_out: float
+    ) -> httpx.Response:
+        deadline = asyncio.get_running_loop().time() + wait_out
+        pause = 0.1
+        while True:
+            try:
+                return await self._get(path, params=params)
+            except DependencyUnavailable:
+                if asyncio.get_running_loop().time() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     async def _get(self, path: str, **kwargs: Any) -> httpx.Response:
         """One call, the service token included, within `timeout` seconds."""

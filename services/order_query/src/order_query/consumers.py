@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from order_query.command_side import CommandSide
 from order_query.folding import canonical
 from order_query.projection import Outcome, Projection
-from shared.event_log.metrics import LAG_BUCKETS
 from shared.events import Envelope, UserRegistered
 from shared.faults import wait_out_faults
+from shared.metrics import LAG_BUCKETS
 from shared.topology import AUTH_EVENTS, ORDERS_EVENTS, consumer_queue
 
 log = logging.getLogger(__name__)

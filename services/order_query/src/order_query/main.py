@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
+from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 
 from order_query import api, board, consumers, stream
@@ -18,11 +19,18 @@ from order_query.queries import OrderQueries
 from order_query.settings import OrderQuerySettings
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
+from shared.faults import DriverFaults
 from shared.queue_metrics import QueueDepths
 from shared.security import JwksKeys, KeySource, TokenVerifier
 from shared.service_tokens import ServiceTokens
 
 VERSION = "0.1.0"
+
+
+# What means "Redis is away" (a 503 to a read, a wait to a consumer).
+REDIS = DriverFaults(
+    unavailable=(redis_exc.ConnectionError, redis_exc.TimeoutError, redis_exc.BusyLoadingError)
+)
 
 
 def connect_redis(settings: OrderQuerySettings) -> Redis:
@@ -130,6 +138,7 @@ def create_app(
         version=VERSION,
         description="Reads orders from a Redis projection of the order events.",
         lifespan=lifespan,
+        drivers=[REDIS],
         routers=[
             stream.router,  # before api.router: /orders/stream is not /orders/{order_id}
             api.router,

@@ -15,18 +15,16 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     ProcessCollector,
     generate_latest,
 )
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import faults
 from shared.errors import AppError, error_body
-from shared.faults import UNAVAILABLE_ERRORS, is_unavailable
 from shared.http_edge import BodyLimit, CatchAll
 from shared.metrics import HttpMetrics, MetricsMiddleware
 from shared.requests import RequestIdMiddleware
@@ -67,6 +65,7 @@ def create_app(
     routers: Sequence[APIRouter],
     description: str = "",
     body_limit: int = BODY_LIMIT,
+    drivers: Sequence[faults.DriverFaults] = (),
 ) -> FastAPI:
     """Build a service's app. Its lifespan puts readiness checks in `app.state.readiness`.
 
@@ -85,6 +84,7 @@ def create_app(
         # TraceContextMiddleware or FastAPIInstrumentor below (decision 47).
         telemetry=NO_NATIVE_TELEMETRY,
     )
+    faults.recognise(*drivers)  # before the handlers: they are registered per error class
     app.state.readiness = {}
     app.state.metric_refreshers = []
     registry = CollectorRegistry()
@@ -95,6 +95,9 @@ def create_app(
     for router in routers:
         app.include_router(router)
     if spans_recorded():
+        # Imported only where spans are recorded: a library a process does not use is memory.
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
         FastAPIInstrumentor.instrument_app(app, excluded_urls="/healthz,/readyz,/metrics")
     else:
         app.add_middleware(TraceContextMiddleware)
@@ -205,7 +208,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
     async def dependency_error(request: Request, exc: Exception) -> JSONResponse:
-        if not is_unavailable(exc):
+        if not faults.is_unavailable(exc):
             return _internal_error(request, exc)
         log.warning("dependency unavailable: %s", type(exc).__name__)
         return JSONResponse(
@@ -216,23 +219,25 @@ def _add_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "2"},
         )
 
-    # Registered per class, so they are answered here rather than re-raised by the server.
-    dependency_errors: tuple[type[Exception], ...] = (sa_exc.DBAPIError, *UNAVAILABLE_ERRORS)
-    for error in dependency_errors:
+    # Registered per class (the service's drivers', shared.faults.recognise), so each is
+    # answered by the app: a 503 when it means a dependency is away, else a 500.
+    for error in (*faults.WRAPPERS, *faults.UNAVAILABLE):
         app.add_exception_handler(error, dependency_error)
 
 
 def _internal_error(request: Request, exc: BaseException) -> JSONResponse:
     where = f"{request.method} {request.url.path}"
-    if isinstance(exc, sa_exc.DBAPIError):
+    statement = getattr(exc, "statement", None)  # a database error (SQLAlchemy's DBAPIError)
+    if statement is not None:
         # The driver's own message may quote a value it was given (asyncpg does: "invalid
         # input for query argument $1: '...'"), which may be a client's data or a secret: the
         # log names the error, the statement and where it was raised, never the values.
+        orig = getattr(exc, "orig", None)
         log.error(
             "database error on %s: %s\n[SQL: %s]\n%s",
             where,
-            type(getattr(exc.orig, "__cause__", None) or exc.orig).__name__,  # the driver's
-            exc.statement,
+            type(getattr(orig, "__cause__", None) or orig).__name__,  # the driver's
+            statement,
             "".join(traceback.format_tb(exc.__traceback__)),
         )
     else:

@@ -29,6 +29,9 @@ def build_broker(url: str, *, service: str, prefetch: int = 32) -> RabbitBroker:
     it would cost every message two formatted log lines."""
     return RabbitBroker(
         url,
+        # A broker that comes back is found again within half a second (aio-pika's robust
+        # connection retries every 5 s by default: as long as 5 s more of a backlog).
+        reconnect_interval=0.5,
         default_channel=Channel(prefetch_count=prefetch),
         middlewares=[RabbitTelemetryMiddleware(), DeadLetterOnLastDelivery],
         logger=logging.getLogger(f"{service}.broker"),

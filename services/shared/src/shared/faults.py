@@ -1,4 +1,10 @@
-"""What counts as "a server we depend on did not answer", for HTTP (503) and consumers (wait)."""
+"""What counts as "a server we depend on did not answer", for HTTP (503) and consumers (wait).
+
+The errors that mean it depend on the drivers a service uses, and a service imports only its
+own: each composition root names its drivers (`create_app(drivers=...)`: shared.db.DATABASE,
+order_query's REDIS), so a service without a database never loads SQLAlchemy just to know its
+exceptions (a process's memory is mostly the libraries it has imported).
+"""
 
 from __future__ import annotations
 
@@ -6,42 +12,41 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
-
-from asyncpg import exceptions as pg_exc
-from redis import exceptions as redis_exc
-from sqlalchemy import exc as sa_exc
 
 from shared.errors import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,
-    # Postgres answering that it cannot serve now (they reach us wrapped in a DBAPIError):
-    pg_exc.PostgresConnectionError,  # class 08
-    pg_exc.InsufficientResourcesError,  # class 53: too many connections, out of memory or disk
-    pg_exc.CannotConnectNowError,  # starting up
-    pg_exc.AdminShutdownError,
-    pg_exc.CrashShutdownError,
-    # asyncpg's own state machine, on a connection whose server went away mid-operation
-    # ("cannot switch to state ...; another operation is in progress"): a dead connection.
-    pg_exc.InternalClientError,
-    redis_exc.ConnectionError,
-    redis_exc.TimeoutError,
-    redis_exc.BusyLoadingError,
-    ConnectionError,
-    OSError,  # includes TimeoutError
-)
+# Every service's: another service did not answer (DependencyUnavailable says so itself), a
+# socket failed or timed out (OSError includes TimeoutError and ConnectionError).
+UNAVAILABLE: set[type[Exception]] = {DependencyUnavailable, ConnectionError, OSError}
+# Errors that carry a driver's error as their cause, which decides (SQLAlchemy's DBAPIError):
+# the app answers them itself (never the server), a 503 or a 500 as their cause says.
+WRAPPERS: set[type[Exception]] = set()
+
+
+@dataclass(frozen=True)
+class DriverFaults:
+    """A driver's errors: those that mean its server is away, and those that wrap them."""
+
+    unavailable: tuple[type[Exception], ...]
+    wrappers: tuple[type[Exception], ...] = ()
+
+
+def recognise(*drivers: DriverFaults) -> None:
+    """From now on, these drivers' errors count (shared.app.create_app calls it)."""
+    for driver in drivers:
+        UNAVAILABLE.update(driver.unavailable)
+        WRAPPERS.update(driver.wrappers)
 
 
 def is_unavailable(exc: BaseException | None) -> bool:
-    """True if `exc`, or anything in its chain of causes, is a dependency fault (a
-    `DependencyUnavailable` says so itself: another service did not answer)."""
+    """True if `exc`, or anything in its chain of causes, is a dependency fault."""
+    known = tuple(UNAVAILABLE)
     while exc is not None:
-        if isinstance(exc, (*UNAVAILABLE_ERRORS, DependencyUnavailable)):
+        if isinstance(exc, known):
             return True
         exc = exc.__cause__ or exc.__context__
     return False

@@ -8,13 +8,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.metrics import LAG_BUCKETS
+
 _BACKLOG = text(
     """
     select count(*), coalesce(extract(epoch from clock_timestamp() - min(e.recorded_at)), 0)
     from unpublished_events u join event_log e using (position)
     """
 )
-LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
 class RelayMetrics:

@@ -81,7 +81,7 @@ class LogRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         publish_timeout: float = 5.0,
-        retry_every: float = 2.0,
+        retry_every: float = 0.5,
         metrics: RelayMetrics | None = None,
     ) -> None:
         """`database_url` is the service's SQLAlchemy URL; its database holds the log."""
@@ -95,10 +95,14 @@ class LogRelay:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        """Relay until cancelled. A server that is down is waited out, never raised."""
+        """Relay until cancelled. A server that is down is waited out, never raised: tried
+        again after 0.1 s, then twice as long each time up to `retry_every`, so a server that
+        comes back is found again within a fraction of a second of a short outage."""
+        pause = 0.1
         while True:
             try:
                 async with self._connected() as (db, exchanges):
+                    pause = 0.1
                     while True:
                         self._wake.clear()
                         published = await self._publish_batch(db, exchanges)
@@ -114,7 +118,8 @@ class LogRelay:
                 if stopping():
                     raise asyncio.CancelledError from exc
                 log.warning("event log relay: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(self.retry_every)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.retry_every)
 
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[tuple[asyncpg.Connection, Exchanges]]:
