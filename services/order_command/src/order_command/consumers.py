@@ -27,6 +27,7 @@ def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> None:
         ADVANCE_QUEUE,
         ORDERS_COMMANDS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        no_reply=True,  # the handler answers itself (below), FastStream must not answer too
         title="order.advance_status",
         description="Advance an order one step, if it is still in `expected_status`. A command "
         "with `reply_to` gets an AdvanceStatusResult there (the worker counts stale timers).",
