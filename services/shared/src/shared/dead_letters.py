@@ -20,7 +20,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from shared.topology import consumer_queue, dead_letter_queue
+from shared.topology import DELIVERY_LIMIT, consumer_queue, dead_letter_queue
 
 Report = Callable[[str], None]
 
@@ -57,7 +57,7 @@ class DeadLetter:
             type=str(fields.get("type") or ("(not JSON)" if content is None else "?")),
             order=str(fields.get("aggregate_id") or (payload or {}).get("order_id") or "-"),
             error=_text(error),
-            attempts=_text(headers.get("x-attempts") or death.get("count") or "?"),
+            attempts=_text(headers.get("x-attempts") or _attempts_by_broker(death)),
             failed_at=_text(headers.get("x-failed-at") or death.get("time") or "?"),
             invalid=_text(headers.get("x-invalid")) == "true" or content is None,
             headers=headers,
@@ -66,9 +66,10 @@ class DeadLetter:
 
     def line(self) -> str:
         mark = " [invalid]" if self.invalid else ""
+        error = " / ".join(line.strip() for line in self.error.splitlines()[:2])
         return (
             f"{self.id}  {self.type}  order {self.order}  attempts {self.attempts}  "
-            f"at {self.failed_at}{mark}\n    {self.error}"
+            f"at {self.failed_at}{mark}\n    {error[:200]}"
         )
 
     def details(self) -> str:
@@ -78,11 +79,18 @@ class DeadLetter:
             body = repr(self.body[:2000])
         headers = json.dumps(self.headers, indent=2, default=str)
         queue = dead_letter_queue(self.queue).name
-        return f"{self.line()}\nqueue: {queue}\nheaders: {headers}\nbody: {body}"
+        return (
+            f"{self.line()}\nqueue: {queue}\nerror: {self.error}\nheaders: {headers}\nbody: {body}"
+        )
 
 
 def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _attempts_by_broker(death: dict[str, Any]) -> str:
+    """The broker dead-letters at the delivery limit: that many redeliveries, and the first."""
+    return str(DELIVERY_LIMIT + 1) if death.get("reason") == "delivery_limit" else "?"
 
 
 def _first_death(headers: dict[str, Any]) -> dict[str, Any]:
