@@ -20,7 +20,7 @@ from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import argon2_params, creates, lag, logins, reads, timers, token_verify
+from bench import argon2_params, creates, lag, logins, reads, rebuild, timers, token_verify
 from bench.machine import (
     machine,
     machine_busy_seconds,
@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lag": lambda args: lag.run(quick=args.quick),
     "reads": lambda args: reads.run(quick=args.quick, client=args.client),
     "timers": lambda args: timers.run(quick=args.quick),
+    "rebuild": lambda args: rebuild.run(quick=args.quick),
 }
 
 

@@ -186,14 +186,17 @@ def _service_locations(services: Sequence[Service], nginx_dir: Path) -> str:
             "        }"
         )
         # Each process's own figures (`/metrics/<service>` answers from whichever process
-        # the upstream picks): what a scraper reads, one target per process.
-        blocks.extend(
-            f"        location = /metrics/{p.name} {{\n"
-            f"            include {nginx_dir}/metrics_allow.conf;\n"
-            f"            proxy_pass http://{p.address}/metrics;\n"
-            "        }"
-            for p in s.each()
-        )
+        # the upstream picks): what a scraper reads, one target per process. Only where a
+        # service runs as several processes here (compose and Kubernetes run one per
+        # container, whose name would clash with the upstream's).
+        if s.processes > 1:
+            blocks.extend(
+                f"        location = /metrics/{p.name} {{\n"
+                f"            include {nginx_dir}/metrics_allow.conf;\n"
+                f"            proxy_pass http://{p.address}/metrics;\n"
+                "        }"
+                for p in s.each()
+            )
     return "\n".join(blocks)
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from shared.errors import AppError, DependencyUnavailable
 
@@ -56,15 +57,30 @@ class InternalApi:
         `events`, `next`, `head`), until a page reaches the end of the log as it is then. A
         page the service cannot serve now (it answers 503, or not at all) is asked for again,
         for up to `wait_out` seconds: a long replay outlives a short outage."""
+        page = await self._page(after, limit, wait_out)
         while True:
-            response = await self._get_patiently(
-                "/internal/events", {"after": after, "limit": limit}, wait_out
+            # The next page is asked for while the caller works on this one.
+            following = (
+                asyncio.create_task(self._page(page["next"], limit, wait_out))
+                if len(page["events"]) == limit
+                else None
             )
-            page: dict[str, Any] = response.json()
-            yield page
-            if len(page["events"]) < limit:
+            try:
+                yield page
+            except BaseException:
+                if following is not None:
+                    following.cancel()
+                raise
+            if following is None:
                 return
-            after = page["next"]
+            page = await following
+
+    async def _page(self, after: int, limit: int, wait_out: float) -> dict[str, Any]:
+        response = await self._get_patiently(
+            "/internal/events", {"after": after, "limit": limit}, wait_out
+        )
+        page: dict[str, Any] = orjson.loads(response.content)
+        return page
 
     async def _get_patiently(
         self, path: str, params: dict[str, Any], wait_out: float

@@ -26,11 +26,11 @@ one Redis, not a cluster.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
 
+import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
@@ -201,9 +201,11 @@ def score(order: dict[str, Any]) -> float:
     return datetime.fromisoformat(order["created_at"]).timestamp()
 
 
-def compact(value: Any) -> str:
-    """JSON as the projection stores it."""
-    return json.dumps(value, separators=(",", ":"))
+def compact(value: Any) -> bytes:
+    """JSON as the projection stores it: orjson's, 20 times faster to write than the standard
+    library's (0.35 against 7.7 us an entry) and the same bytes but for text beyond ASCII,
+    which it writes as UTF-8 rather than escapes (decision 86)."""
+    return orjson.dumps(value)
 
 
 class Outcome(Enum):
@@ -261,7 +263,7 @@ class Projection:
         order_id = str(event["aggregate_id"])
         while True:
             raw = await self.get(order_id)
-            current = json.loads(raw) if raw else None
+            current = orjson.loads(raw) if raw else None
             verdict = judge(current["version"] if current else 0, event["version"])
             if verdict is Verdict.GAP:
                 return Outcome.GAP
@@ -279,7 +281,7 @@ class Projection:
         already. Its version gets a snapshot entry in the history if no event gave one."""
         while True:
             raw = await self.get(str(order["id"]))
-            current = json.loads(raw) if raw else None
+            current = orjson.loads(raw) if raw else None
             if current and current["version"] >= order["version"]:
                 return False
             entry = compact(snapshot_entry(order))
@@ -291,7 +293,7 @@ class Projection:
         raw: bytes | None,
         previous: dict[str, Any] | None,
         order: dict[str, Any],
-        entry: str,
+        entry: bytes,
         *,
         keep_entry: bool = False,
     ) -> bool:
@@ -322,7 +324,7 @@ class Projection:
 
     async def history(self, order_id: str) -> list[dict[str, Any]]:
         flat = await self._history(args=[order_id])
-        entries = [json.loads(entry) for entry in flat[1::2]]
+        entries = [orjson.loads(entry) for entry in flat[1::2]]
         return sorted(entries, key=lambda e: e["version"])
 
     async def add_user(self, user: dict[str, Any]) -> None:

@@ -29,8 +29,13 @@ _PAGE = text(
            max(e.position) as last,
            (select coalesce(max(position), 0) from event_log) as head
     from (
-        select position, event_id, type, schema_version, occurred_at, aggregate_id, version,
-               payload, actor
+        select position, event_id, type, schema_version,
+               -- ISO 8601 in UTC as the envelopes write it: microseconds only when there are any
+               to_char(occurred_at at time zone 'UTC', case
+                   when extract(microseconds from occurred_at)::bigint % 1000000 = 0
+                   then 'YYYY-MM-DD"T"HH24:MI:SS"Z"' else 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' end)
+                   as occurred_at,
+               aggregate_id, version, payload, actor
         from event_log where position > :after order by position limit :limit
     ) e
     """
