@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 
 .PHONY: help run test lint unit integration e2e admin bench chaos deps rebuild-projection replay-dead-letters \
-	compose-check k8s-check
+	dead-letters compose-check k8s-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,15 +36,24 @@ integration: deps
 e2e: deps
 	@$(RUN) pytest tests/e2e
 
-admin: deps  ## make an admin (or promote a user): make admin USERNAME=... EMAIL=... PASSWORD=...
-	@test -n "$(USERNAME)" -a -n "$(EMAIL)" -a -n "$(PASSWORD)" || { echo "usage: make admin USERNAME=... EMAIL=... PASSWORD=..."; exit 2; }
+# The values reach the command as environment variables, unexpanded ($(value ...)) and never
+# parsed by the shell: any password works, quotes and dollar signs included.
+admin: export ADMIN_USERNAME = $(value USERNAME)
+admin: export ADMIN_EMAIL = $(value EMAIL)
+admin: export ADMIN_PASSWORD = $(value PASSWORD)
+admin: deps  ## make an admin, or promote a user and set their password: make admin USERNAME=... EMAIL=... PASSWORD=...
+	@test -n "$$ADMIN_USERNAME" -a -n "$$ADMIN_EMAIL" -a -n "$$ADMIN_PASSWORD" || { echo "usage: make admin USERNAME=... EMAIL=... PASSWORD=..."; exit 2; }
 	@$(RUN) auth-service migrate
-	@ADMIN_PASSWORD='$(PASSWORD)' $(RUN) auth-service create-admin --username '$(USERNAME)' --email '$(EMAIL)'
+	@$(RUN) auth-service create-admin --username "$$ADMIN_USERNAME" --email "$$ADMIN_EMAIL"
 
 rebuild-projection: deps  ## rebuild order_query's Redis projection from the event logs, online
 	@$(RUN) order-query rebuild
 
-replay-dead-letters: deps  ## move order_query's dead-lettered events back: [QUEUE=orders|users]
+dead-letters: deps  ## list every dead letter; ARGS="show ID" | "discard ID...|--all" | "replay ID...|--all"
+	@for service in order-command order-query status-worker; do \
+		$(RUN) $$service dead-letters $(ARGS) || exit $$?; done
+
+replay-dead-letters: deps  ## move order_query's dead letters back, but unreadable ones: [QUEUE=orders|users]
 	@$(RUN) order-query replay-dead-letters --queue $(or $(QUEUE),orders)
 
 chaos: deps  ## the fault suite: faults under a workload, then every invariant (docs/reliability.md)

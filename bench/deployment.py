@@ -125,6 +125,7 @@ def platform_env(base: Mapping[str, str]) -> dict[str, str]:
         "GATEWAY_RATE": "100000r/s",
         "GATEWAY_BURST": "100000",
         "GATEWAY_ACCESS_LOG": "off",
+        "GATEWAY_METRICS_PORT": "",  # no metrics process in the benchmark's deployment
         "LOG_LEVEL": "WARNING",
         "OTEL_TRACES_EXPORTER": "none",
         "AUTH_ACCESS_TOKEN_TTL_SECONDS": "7200",

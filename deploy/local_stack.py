@@ -22,9 +22,9 @@ from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deploy.stack import gateway, servers
+from deploy.stack import gateway, gateway_metrics, servers
 from deploy.stack.config import PROCESSES, ROOT, Service, load_env, load_processes
-from deploy.stack.supervisor import Supervisor, tell
+from deploy.stack.supervisor import Supervisor, say, tell
 
 READY_WITHIN = 30.0  # seconds for every service to answer /readyz
 
@@ -74,6 +74,11 @@ def run(env: dict[str, str], processes_file: Path) -> int:
             if code != 0:
                 tell(supervisor.width, "failed", process=migration.name, exit_status=code)
                 return code
+        # The gateway's metrics process before the gateway, which sends it a line per request.
+        if (metrics := gateway_metrics.process(env)) is not None:
+            supervisor.start("gateway_metrics", metrics[0])
+            if not supervisor.wait_ready("gateway_metrics", metrics[1], time.monotonic() + 10):
+                return 0 if supervisor.stopping.is_set() else 1
         # The gateway first: the services reach each other through its internal side.
         supervisor.start("nginx", gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
         for service in processes.services:
@@ -92,6 +97,7 @@ def run(env: dict[str, str], processes_file: Path) -> int:
                     return 1
         gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
         tell(supervisor.width, "up", url=gateway_url, docs=f"{gateway_url}/docs")
+        say("stack", supervisor.width, servers.management_ui(env))
         supervisor.watch()  # until Ctrl-C or SIGTERM; a process that dies is started again
         return 0
     finally:

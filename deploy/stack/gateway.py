@@ -13,6 +13,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from deploy.stack import gateway_metrics
 from deploy.stack.config import ROOT, Service
 from deploy.stack.servers import nginx_binary
 
@@ -74,7 +75,48 @@ def settings(env: Mapping[str, str]) -> dict[str, str]:
     values["METRICS_ALLOW"] = _metrics_allow(env.get("GATEWAY_METRICS_ALLOW", ""))
     access_log = env.get("GATEWAY_ACCESS_LOG", "on").lower() not in {"off", "0", "false", "no"}
     values["ACCESS_LOG"] = "/dev/stdout gateway_json" if access_log else "off"
+    values |= gateway_metrics_values(env, access_log=access_log)
     return values
+
+
+def gateway_metrics_values(env: Mapping[str, str], *, access_log: bool) -> dict[str, str]:
+    """The access logs: on stdout, and a syslog line per request to the gateway's metrics
+    process (deploy/stack/gateway_metrics.py) when GATEWAY_METRICS_PORT is set."""
+    logs = ["    access_log /dev/stdout gateway_json;"] if access_log else []
+    if (where := _gateway_metrics_address(env)) is not None:
+        logs.append(
+            f"    access_log syslog:server={where},facility=local7,tag=gateway,nohostname "
+            "gateway_metrics;"
+        )
+    internal = (
+        "        access_log /dev/stdout gateway_json;" if access_log else "        access_log off;"
+    )
+    return {
+        "ACCESS_LOGS": "\n".join(logs) or "    access_log off;",
+        "INTERNAL_ACCESS_LOGS": internal,
+    }
+
+
+def _gateway_metrics_address(env: Mapping[str, str]) -> str | None:
+    metrics = gateway_metrics.address(dict(env))
+    if metrics is None:
+        return None
+    host, port = metrics
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _gateway_metrics_locations(env: Mapping[str, str], nginx_dir: Path) -> str:
+    """`/metrics/gateway` and seed004's `/metrics/`, from the gateway's metrics process."""
+    where = _gateway_metrics_address(env)
+    if where is None:
+        return ""
+    return "\n".join(
+        f"        location = {path} {{\n"
+        f"            include {nginx_dir}/metrics_allow.conf;\n"
+        f"            proxy_pass http://{where}{target};\n"
+        "        }"
+        for path, target in (("/metrics/gateway", "/metrics"), ("/metrics/", "/metrics/seed004"))
+    )
 
 
 def _cors_map(origins: str) -> str:
@@ -223,6 +265,7 @@ def render(env: Mapping[str, str], services: Sequence[Service], run_dir: Path) -
         "SERVICE_LOCATIONS": _service_locations(services, nginx_dir),
         "ERROR_PAGES": "\n".join(sorted(error_pages)),
         "DOCS_CSP": DOCS_CSP,
+        "GATEWAY_METRICS_LOCATIONS": _gateway_metrics_locations(env, nginx_dir),
     }
     conf = nginx_dir / "nginx.conf"
     conf.write_text(fill((TEMPLATES / "nginx.conf.template").read_text(), values), "utf-8")

@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -99,6 +99,46 @@ def check(env: Mapping[str, str]) -> bool:
     return _ensure_nginx() and not missing
 
 
+MANAGEMENT_ENABLE = "rabbitmq-plugins enable rabbitmq_management"
+
+
+def management_ui(
+    env: Mapping[str, str],
+    *,
+    answers: Callable[[str, int], bool] = reachable,
+    tool: Callable[[str], str | None] = shutil.which,
+    run: Callable[[list[str]], int] | None = None,
+) -> str:
+    """RabbitMQ's management UI for `make run`: where it answers; else, when the broker is on
+    this machine and its plugin tool is here (as root), it is enabled (it answers a few
+    seconds later); else the line that enables it. RABBITMQ_MANAGEMENT_PORT empty: no look."""
+    port_setting = env.get("RABBITMQ_MANAGEMENT_PORT", "15672").strip()
+    if not port_setting:
+        return "ok: RabbitMQ management UI not looked for (RABBITMQ_MANAGEMENT_PORT is empty)"
+    broker = urlsplit(env["RABBITMQ_URL"])
+    host, port = broker.hostname or "127.0.0.1", int(port_setting)
+    where = f"http://{host}:{port} (guest / guest unless RABBITMQ_URL says otherwise)"
+    if answers(host, port):
+        return f"ok: RabbitMQ management UI at {where}"
+    enable = tool("rabbitmq-plugins")
+    if host in LOOPBACK and enable is not None and os.geteuid() == 0:
+        command = [enable, "enable", "rabbitmq_management"]
+        code = (run or _run_quietly)(command)
+        if code == 0:
+            return f"ok: RabbitMQ management UI enabled ({MANAGEMENT_ENABLE}): {where}"
+    return (
+        f"note: RabbitMQ's management UI does not answer at {host}:{port}. On the broker's "
+        f"machine, as root:  {MANAGEMENT_ENABLE}  (then {where})"
+    )
+
+
+def _run_quietly(command: list[str]) -> int:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=60, check=False).returncode
+    except subprocess.TimeoutExpired:
+        return 1
+
+
 def _docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
@@ -161,3 +201,21 @@ def _ensure_nginx() -> bool:
         return True
     print(f"MISSING: nginx, and `{NGINX_INSTALL}` did not install it")
     return False
+
+
+def ensure_installed(binary: str, package: str) -> str | None:
+    """The path of `binary`, installing Debian's `package` first when it is missing and this
+    is root (as `make run` does for nginx); None if it cannot be had."""
+    found = shutil.which(binary) or next(
+        (p for p in (f"/usr/bin/{binary}", f"/usr/sbin/{binary}") if os.access(p, os.X_OK)), None
+    )
+    if found or os.geteuid() != 0:
+        return found
+    command = f"apt-get update -qq && apt-get install -y -qq {package}"
+    print(f"{binary} is missing; installing it:  {command}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        subprocess.run(["sh", "-c", command], env=env, timeout=900, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    return shutil.which(binary)

@@ -23,7 +23,9 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -32,7 +34,7 @@ from deploy.stack.config import load_env, load_processes
 
 from order_query.consumers import ORDERS_QUEUE, USERS_QUEUE
 from shared.topology import consumer_queue
-from tests.e2e.accounts import Account, sign_up
+from tests.e2e.accounts import Account, make_admin, sign_in, sign_up
 from tests.e2e.stacks import (
     ROOT,
     LifecycleStack,
@@ -44,6 +46,7 @@ from tests.e2e.stacks import (
     tail,
 )
 from tests.support.databases import drop_database
+from tests.support.factories import user_body
 from tests.support.otlp import span_receiver
 from tests.support.rabbit import purge
 from tests.support.redis_server import private_redis
@@ -54,7 +57,7 @@ _BASE = int(os.environ.get("E2E_PORT_BASE", "18000"))
 MAIN_PORTS = Ports.from_base(_BASE)
 LIFECYCLE_PORTS = Ports.from_base(_BASE + 10)
 LIFECYCLE_REDIS_PORT = _BASE + 15
-LIFECYCLE_INTERVAL = 2.0  # seconds between two steps of an order's lifecycle
+LIFECYCLE_INTERVAL = 1.0  # seconds between two steps of an order's lifecycle
 RUNNING_GATEWAY = os.environ.get("E2E_GATEWAY_URL", "")  # a platform that runs already
 
 
@@ -114,7 +117,7 @@ def lifecycle_stack(request: pytest.FixtureRequest) -> Iterator[LifecycleStack]:
         for database in ("AUTH_DATABASE_URL", "ORDERS_DATABASE_URL"):
             asyncio.run(drop_database(env[database]))
         url = resources.enter_context(running(env, LIFECYCLE_PORTS))
-        yield LifecycleStack(url=url, interval=LIFECYCLE_INTERVAL, spans=receiver)
+        yield LifecycleStack(url=url, interval=LIFECYCLE_INTERVAL, spans=receiver, env=env)
 
 
 @pytest.fixture
@@ -135,6 +138,7 @@ def dead_upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(port),
         "GATEWAY_METRICS_ALLOW": "127.0.0.1/32",
+        "GATEWAY_METRICS_PORT": "",  # no metrics process: nothing to send to
     }
     # Ports nothing listens on (free a moment ago): connections are refused.
     services = [
@@ -161,3 +165,33 @@ def dead_upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         except subprocess.TimeoutExpired:
             nginx.kill()
             nginx.wait()
+
+
+@dataclass(frozen=True)
+class AdminLogin:
+    username: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def main_admin(gateway_url: str, main_stack_env: dict[str, str]) -> AdminLogin:
+    """An admin of the main stack, made as the README says (`make admin`), with a password
+    a shell would trip on."""
+    body = user_body(password=f'it\'s-a-pa$$ "{uuid.uuid4().hex[:6]}"')
+    make_admin(main_stack_env, body["username"], body["email"], body["password"])
+    return AdminLogin(body["username"], body["password"])
+
+
+@pytest.fixture
+async def admin(gateway_url: str, main_admin: AdminLogin) -> AsyncIterator[Account]:
+    """The main stack's admin, logged in through its gateway."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as http:
+        user_id = await sign_in(http, main_admin.username, main_admin.password)
+        yield Account(id=user_id, refresh_token="", http=http)
+
+
+@pytest.fixture
+async def main_user(gateway_url: str) -> AsyncIterator[Account]:
+    """A new user of the main stack, logged in through its gateway."""
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=10) as http:
+        yield await sign_up(http)

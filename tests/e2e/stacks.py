@@ -40,15 +40,24 @@ class Ports:
     order_query: int
     status_worker: int
     internal: int
+    gateway_metrics: int  # UDP and HTTP
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 3, base + 4, internal=base + 9)
+        return cls(
+            base,
+            base + 1,
+            base + 2,
+            base + 3,
+            base + 4,
+            internal=base + 9,
+            gateway_metrics=base + 8,
+        )
 
     def all(self, processes: int = 2) -> tuple[int, ...]:
         services = (self.auth, self.order_command, self.order_query, self.status_worker)
         each = tuple(port + n * PORT_STRIDE for port in services for n in range(processes))
-        return (self.gateway, self.internal, *each)
+        return (self.gateway, self.internal, self.gateway_metrics, *each)
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class LifecycleStack:
     url: str  # its gateway
     interval: float  # its STATUS_ADVANCE_INTERVAL
     spans: SpanReceiver | None  # what its services exported (None: a stack not ours)
+    env: Mapping[str, str] | None = None  # what it runs with (None: a stack not ours)
 
 
 def port_in_use(port: int) -> bool:
@@ -113,6 +123,10 @@ def stack_env(
         "GATEWAY_PORT": str(ports.gateway),
         "GATEWAY_INTERNAL_PORT": str(ports.internal),
         "STACK_PROCESSES": str(PROCESSES),
+        # The broker's management plugin is the developer's to turn on, not the tests'.
+        "RABBITMQ_MANAGEMENT_PORT": "",
+        "GATEWAY_METRICS_HOST": "127.0.0.1",
+        "GATEWAY_METRICS_PORT": str(ports.gateway_metrics),
         "GATEWAY_AUTH_RATE": "50r/s",
         "GATEWAY_AUTH_BURST": "100",
         "GATEWAY_RATE": "1000r/s",
@@ -147,7 +161,11 @@ def running(env: Mapping[str, str], ports: Ports) -> Iterator[str]:
             if stack.poll() is not None:
                 pytest.fail(f"the stack exited ({stack.returncode}):\n{tail(log)}")
             try:
-                if httpx.get(f"{url}/auth/.well-known/jwks.json", timeout=2).status_code == 200:
+                # Up once the runner says so (every process ready: a gateway that answers
+                # while some are still starting has marked them down for a moment), and the
+                # gateway answers.
+                up = b'"event": "up"' in log.read_bytes()
+                if up and httpx.get(f"{url}/auth/.well-known/jwks.json", timeout=2).is_success:
                     break
             except httpx.TransportError:
                 pass

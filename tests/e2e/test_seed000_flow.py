@@ -236,3 +236,14 @@ async def test_a_refreshed_token_works_and_the_spent_refresh_token_does_not(
 
     spent = await http.post("/auth/refresh", json={"refresh_token": lifecycle_user.refresh_token})
     assert spent.status_code == 401, spent.text
+
+
+async def test_the_create_body_of_seed000s_readme_is_a_422_that_says_what_to_send(
+    lifecycle_user: Account,
+) -> None:
+    readme_body = {"items": {"additionalProp1": {}}, "total_price": 0}
+    refused = await lifecycle_user.http.post("/orders/create_new_order", json=readme_body)
+    assert refused.status_code == 422, refused.text
+    [problem] = [d for d in refused.json()["error"]["details"] if d["loc"][-1] == "items"]
+    assert "items must be a list of" in problem["msg"]
+    assert '[{"name": "green tea", "price": "4.50", "quantity": 2}]' in problem["msg"]

@@ -4,6 +4,7 @@ and read each service's metrics, labelled by route template. On the main stack."
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,7 +41,8 @@ async def client(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
 async def _listed(client: httpx.AsyncClient) -> list[str]:
     answer = await client.get("/api/v1/orders/")
     assert answer.status_code == 200, answer.text
-    return [order["order_id"] for order in answer.json()["items"]]
+    assert isinstance(answer.json(), list), answer.text  # seed004's bare list
+    return [order["order_id"] for order in answer.json()]
 
 
 async def _calls(client: httpx.AsyncClient, service: str) -> dict[Labels, float]:
@@ -80,7 +82,11 @@ async def test_the_seed004_clients_walk_lists_creates_changes_and_deletes(
         "84.00",
         False,
     )
-    assert order["products"] == [{"name": "affe", "price": "42.00", "quantity": 2}]
+    assert [{k: v for k, v in p.items() if k != "product_id"} for p in order["products"]] == [
+        {"name": "affe", "price": "42.00", "quantity": 2}
+    ]
+    me = (await client.get("/auth/me")).json()
+    assert order["user"] == me["username"]
     kept = (
         await client.post("/api/v1/orders/", json={"products": [{**products[0], "quantity": 1}]})
     ).json()
@@ -88,6 +94,8 @@ async def test_the_seed004_clients_walk_lists_creates_changes_and_deletes(
     read = await client.get(f"/api/v1/orders/{order['id']}/")
     assert read.status_code == 200, read.text
     assert (read.json()["order_id"], read.json()["products"]) == (order["id"], order["products"])
+    assert read.json()["user"] == me["username"]  # from the read side's own record of names
+    assert order["products"][0]["product_id"]  # the same line's id in every answer
     await eventually(
         lambda: _listed(client),
         until=lambda ids: set(ids) == {order["id"], kept["id"]},
@@ -154,3 +162,56 @@ async def test_each_services_metrics_count_the_seed004_routes_by_template(
     for service in ("order_command", "order_query"):
         routes = {dict(labels).get("route", "") for labels in await _calls(client, service)}
         assert not any(order_id in route for route in routes), routes  # never the raw path
+
+
+async def test_the_seed004_list_is_a_bare_list_with_the_next_page_in_a_link_header(
+    client: httpx.AsyncClient,
+) -> None:
+    products = [{"name": "affe", "price": "42", "quantity": 1}]
+    made = [
+        (await client.post("/api/v1/orders/", json={"products": products})).json()["id"]
+        for _ in range(3)
+    ]
+    first = await eventually(
+        lambda: client.get("/api/v1/orders/", params={"limit": 2}),
+        until=lambda answer: len(answer.json()) == 2 and "link" in answer.headers,
+        what="a first page of two with a link to the next",
+    )
+    assert [o["order_id"] for o in first.json()] == made[:0:-1]
+    following = first.headers["link"].split(";")[0].strip("<>")
+    assert following.startswith("/api/v1/orders/?") and 'rel="next"' in first.headers["link"]
+    rest = await client.get(following)
+    assert [o["order_id"] for o in rest.json()] == [made[0]]
+    assert "link" not in rest.headers
+
+
+async def test_seed004s_metrics_count_calls_successes_and_failures_per_endpoint(
+    client: httpx.AsyncClient,
+) -> None:
+    async def counts() -> dict[tuple[str, str, str], float]:
+        answer = await client.get("/metrics/")
+        assert answer.status_code == 200, answer.text
+        return {
+            (s.name, s.labels["method"], s.labels["route"]): s.value
+            for family in text_string_to_metric_families(answer.text)
+            for s in family.samples
+            if s.name in {"http_calls_total", "http_successes_total", "http_failures_total"}
+        }
+
+    before = await counts()
+    await client.get("/api/v1/orders/")
+    await client.get(f"/api/v1/orders/{uuid.uuid4()}/")  # a 404
+    one = "/api/v1/orders/{order_id}/"
+
+    def grew(now: dict[tuple[str, str, str], float], *key: str) -> bool:
+        return now.get(key, 0) > before.get(key, 0)  # type: ignore[arg-type]
+
+    await eventually(
+        counts,
+        until=lambda now: (
+            grew(now, "http_successes_total", "GET", "/api/v1/orders/")
+            and grew(now, "http_failures_total", "GET", one)
+            and grew(now, "http_calls_total", "GET", one)
+        ),
+        what="the calls counted per endpoint",
+    )

@@ -38,7 +38,7 @@ NEEDS_HEALTHY = {
     "order_command": {"postgres", "rabbitmq", "auth"},
     "order_query": {"redis", "rabbitmq", "auth", "order_command"},
     "status_worker": {"rabbitmq"},
-    "gateway": {"auth", "order_command", "order_query", "status_worker"},
+    "gateway": {"auth", "order_command", "order_query", "status_worker", "gateway_metrics"},
     "auth-migrate": {"postgres"},
     "orders-migrate": {"postgres"},
 }
@@ -95,7 +95,9 @@ def test_compose_runs_no_process_that_processes_toml_does_not_list() -> None:
         for name, service in SERVICES.items()
         if service.get("image") == "orders-platform:local"
     }
-    assert from_the_image == {*MIGRATIONS, *APP_SERVICES, "gateway-config"}
+    # The gateway's own two: its config's renderer, and its metrics process (the command
+    # `make run`'s deploy/local_stack.py starts for it).
+    assert from_the_image == {*MIGRATIONS, *APP_SERVICES, "gateway-config", "gateway_metrics"}
 
 
 @pytest.mark.parametrize("name", sorted(NEEDS_HEALTHY))
@@ -180,14 +182,14 @@ def test_the_management_ui_and_the_trace_viewer_are_published_on_loopback() -> N
     assert published[("jaeger", 16686)]["host_ip"] == "127.0.0.1"
 
 
-def test_every_long_running_container_but_the_trace_viewer_has_a_healthcheck() -> None:
+def test_every_long_running_container_but_the_optional_viewers_has_a_healthcheck() -> None:
     one_shots = {*MIGRATIONS, "gateway-config"}
     unchecked = {
         name
         for name, service in SERVICES.items()
         if name not in one_shots and "healthcheck" not in service
     }
-    assert unchecked == {"jaeger"}  # nothing waits for it
+    assert unchecked == {"jaeger", "prometheus", "grafana"}  # nothing waits for them
 
 
 def test_state_lives_in_named_volumes() -> None:
@@ -208,9 +210,13 @@ def test_rabbitmq_keeps_its_node_name_so_its_data_survives_a_recreated_container
     assert SERVICES["rabbitmq"]["hostname"] == "rabbitmq"
 
 
-def test_traces_go_to_jaeger_which_only_the_traces_profile_starts() -> None:
+def test_traces_go_to_jaeger_and_dashboards_come_only_with_their_profiles() -> None:
     with_profiles = {name: s["profiles"] for name, s in SERVICES.items() if "profiles" in s}
-    assert with_profiles == {"jaeger": ["traces"]}
+    assert with_profiles == {
+        "jaeger": ["traces"],
+        "prometheus": ["dashboards"],
+        "grafana": ["dashboards"],
+    }
     for name in APP_SERVICES:
         env = container_env(name)
         endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])

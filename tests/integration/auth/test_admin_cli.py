@@ -59,7 +59,7 @@ async def test_create_admin_makes_an_admin_who_can_log_in(
     assert await _role(client, body["username"], body["password"]) == "admin"
 
 
-async def test_create_admin_promotes_an_existing_user(
+async def test_create_admin_promotes_an_existing_user_and_sets_their_password(
     client: httpx.AsyncClient,
     auth_settings: AuthSettings,
     registered: dict[str, str],
@@ -69,8 +69,13 @@ async def test_create_admin_promotes_an_existing_user(
         auth_settings, tmp_path, registered["username"], "Another-pass-1"
     )
     assert code == 0, out
-    assert "promoted" in out
-    assert await _role(client, registered["username"], registered["password"]) == "admin"
+    assert "promoted" in out and "set their password" in out
+    assert await _role(client, registered["username"], "Another-pass-1") == "admin"
+    old = await client.post(
+        "/auth/token",
+        data={"username": registered["username"], "password": registered["password"]},
+    )
+    assert old.status_code == 401, old.text
 
 
 async def test_create_admin_refuses_a_weak_password(

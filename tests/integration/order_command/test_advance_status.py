@@ -284,3 +284,44 @@ async def test_a_command_with_a_wrong_shape_is_dead_lettered(
     assert arrived == [body]
     after = await read(client, order["id"])
     assert (after["status"], after["version"]) == ("PENDING", 1)
+
+
+async def test_a_command_with_reply_to_gets_exactly_one_answer_saying_what_it_did(
+    client: httpx.AsyncClient,
+    channel: aio_pika.abc.AbstractChannel,
+    consuming: None,
+    create_order: CreateOrder,
+) -> None:
+    """The status worker counts applied and stale timers from these answers: one each, a
+    readable AdvanceStatusResult (an empty second answer was once sent beside it)."""
+    answers = await channel.declare_queue(exclusive=True)
+    order = await create_order()
+    for expected in (OrderStatus.PENDING, OrderStatus.PENDING):  # applied, then stale
+        envelope = advance(order["id"], expected)
+        exchange = await channel.get_exchange(AdvanceStatus.EXCHANGE, ensure=True)
+        await exchange.publish(
+            aio_pika.Message(
+                envelope.model_dump_json().encode(),
+                content_type="application/json",
+                reply_to=answers.name,
+                correlation_id=str(envelope.event_id),
+            ),
+            routing_key=AdvanceStatus.ROUTING_KEY,
+        )
+    got: list[bytes] = []
+
+    async def take() -> int:
+        while (message := await answers.get(no_ack=True, fail=False)) is not None:
+            got.append(message.body)
+        return len(got)
+
+    await eventually(take, until=lambda count: count >= 2, what="both answers")
+    marker = await create_order()  # a later command's effect: the earlier ones are done
+    await send(channel, advance(marker["id"]))
+    await wait_until(client, marker["id"], "PAID", 2)
+    await take()
+    assert len(got) == 2, got
+    assert sorted((a["order_id"], a["applied"]) for a in map(json.loads, got)) == [
+        (order["id"], False),
+        (order["id"], True),
+    ]

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared import seed004
 from shared.events import Role
 from tests.integration.order_command.conftest import order_body
 from tests.support.rabbit import capture
@@ -120,7 +121,11 @@ async def test_the_seed004_put_path_replaces_items_sent_as_products(
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["order_id"] == order["id"]
-    assert body["products"] == body["items"] == NEW_ITEMS
+    assert body["items"] == NEW_ITEMS
+    assert [
+        {k: v for k, v in product.items() if k != "product_id"} for product in body["products"]
+    ] == NEW_ITEMS
+    assert body["products"][0]["product_id"] == seed004.product_id(order["id"], 0)
     assert body["version"] == 2
 
 
@@ -415,6 +420,7 @@ async def test_the_seed004_delete_path_deletes(
     response = await client.delete(f"/api/v1/orders/{order['id']}/", headers=alice.headers)
     assert response.status_code == 200, response.text
     assert response.json()["is_deleted"] is True
+    assert response.json()["order_id"] == order["id"]  # in seed004's shape
     assert (await internal_read(client, order["id"])).json()["is_deleted"] is True
 
 

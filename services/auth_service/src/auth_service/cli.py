@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     waiting.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
     admin = commands.add_parser(
-        "create-admin", help="make an admin (or promote a user); password from ADMIN_PASSWORD"
+        "create-admin",
+        help="make an admin, or promote a user and set their password; the password from "
+        "ADMIN_PASSWORD (else asked for)",
     )
     admin.add_argument("--username", required=True)
     admin.add_argument("--email", required=True)
@@ -74,7 +76,13 @@ async def _create_admin(settings: AuthSettings, username: str, email: str) -> in
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         user, created = await app.state.auth.make_admin(new)
-    print(f"{'created' if created else 'promoted'} admin {user.username} ({user.id})")
+    if created:
+        print(f"created admin {user.username} ({user.id})")
+    else:
+        print(
+            f"promoted {user.username} ({user.id}) to admin and set their password; "
+            f"their email stays {user.email}"
+        )
     return 0
 
 

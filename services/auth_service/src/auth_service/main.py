@@ -17,7 +17,7 @@ from auth_service.tokens import AccessTokenIssuer
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from shared.db import DATABASE, create_engine, ping
-from shared.event_log import LogRelay, catch_up_router
+from shared.event_log import BacklogMetrics, LogRelay, RelayMetrics, catch_up_router
 from shared.events import Envelope, UserRegistered
 from shared.security import StaticKeys, TokenVerifier
 from shared.topology import AUTH_EVENTS
@@ -75,7 +75,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         relay = LogRelay(
             database_url=settings.auth_database_url.get_secret_value(),
             amqp_url=settings.rabbitmq_url.get_secret_value(),
+            metrics=app.state.relay_metrics,
         )
+        app.state.metric_refreshers = [lambda: app.state.backlog_metrics.refresh(engine)]
         try:
             async with messaging(broker, relay.run()):
                 yield
@@ -83,7 +85,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             await engine.dispose()
             hasher.close()
 
-    return create_service_app(
+    app = create_service_app(
         title="auth_service",
         version=VERSION,
         description="Users, password hashes, and JWT access/refresh tokens (EdDSA, with JWKS).",
@@ -96,3 +98,6 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             asyncapi_router(broker, title="auth_service", version=VERSION),
         ],
     )
+    app.state.relay_metrics = RelayMetrics(app.state.metrics_registry)
+    app.state.backlog_metrics = BacklogMetrics(app.state.metrics_registry)
+    return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ from auth_service.tokens import AccessTokenIssuer, new_refresh_token, refresh_to
 from shared.errors import Conflict, NotFound, Unauthorized
 from shared.event_log import append_events
 from shared.events import Envelope, Role, UserRegistered
+
+log = logging.getLogger(__name__)
 
 # A service's token subject is a name-based UUID, stable for a client id.
 SERVICE_NAMESPACE = uuid.UUID("5b0e7f0c-5d52-4f0e-9a53-0c3c1c0a7e11")
@@ -57,6 +60,13 @@ class AuthService:
         except IntegrityError as exc:
             field = "username" if "users_username_key" in str(exc.orig) else "email"
             raise Conflict(f"That {field} is taken", details={"field": field}) from exc
+        log.info(
+            "user %s registered (%s, %s)",
+            user.username,
+            user.id,
+            user.role.value,
+            extra={"event": "user.registered", "user_id": str(user.id), "role": user.role.value},
+        )
         return user
 
     async def login(self, identifier: str, password: str) -> TokenPair:
@@ -64,7 +74,7 @@ class AuthService:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(users.c.id, users.c.role, users.c.password_hash).where(
+                    select(users.c.id, users.c.username, users.c.role, users.c.password_hash).where(
                         or_(
                             func.lower(users.c.username) == identifier.lower(),
                             func.lower(users.c.email) == identifier.lower(),
@@ -73,12 +83,25 @@ class AuthService:
                 )
             ).first()
         if not await self.hasher.verify(row.password_hash if row else None, password):
+            # The name tried is logged only when it is a user's: one that is nobody's may be a
+            # password typed into the wrong field.
+            if row is None:
+                log.info("login failed: no such user", extra={"event": "login.failed"})
+            else:
+                log.info(
+                    "login failed for %s (%s): wrong password",
+                    row.username,
+                    row.id,
+                    extra={"event": "login.failed", "user_id": str(row.id)},
+                )
             raise Unauthorized("Wrong username or password", error="invalid_grant")
         assert row is not None
         if self.hasher.needs_rehash(row.password_hash):
             await self._rehash(row.id, password)
         async with self.engine.begin() as conn:
-            return await self._issue(conn, row.id, Role(row.role), family_id=uuid.uuid4())
+            return await self._issue(
+                conn, row.id, Role(row.role), family_id=uuid.uuid4(), username=row.username
+            )
 
     def service_token(self, client_id: str, client_secret: str) -> ServiceToken:
         """The client-credentials grant, for the platform's own services."""
@@ -106,7 +129,11 @@ class AuthService:
                     .values(used_at=now)
                 )
                 return await self._issue(
-                    conn, stored.user_id, Role(stored.role), family_id=stored.family_id
+                    conn,
+                    stored.user_id,
+                    Role(stored.role),
+                    family_id=stored.family_id,
+                    username=stored.username,
                 )
             if verdict is Verdict.REUSED:
                 await self._revoke_family(conn, stored.family_id, now)
@@ -144,16 +171,18 @@ class AuthService:
         return UserOut.model_validate(row._asdict())
 
     async def make_admin(self, new: NewUser) -> tuple[UserOut, bool]:
-        """Create an admin, or promote the user of that name. True if one was created."""
+        """Create an admin, or promote the user of that name and set their password to the
+        one given (their email stays theirs). True if one was created."""
         try:
             return await self.register(new, role=Role.ADMIN), True
         except Conflict:
+            password_hash = await self.hasher.hash(new.password)
             async with self.engine.begin() as conn:
                 user_id = (
                     await conn.execute(
                         update(users)
                         .where(func.lower(users.c.username) == new.username.lower())
-                        .values(role=Role.ADMIN.value)
+                        .values(role=Role.ADMIN.value, password_hash=password_hash)
                         .returning(users.c.id)
                     )
                 ).scalar_one_or_none()
@@ -162,7 +191,13 @@ class AuthService:
             return await self.user(user_id), False
 
     async def _issue(
-        self, conn: AsyncConnection, user_id: uuid.UUID, role: Role, *, family_id: uuid.UUID
+        self,
+        conn: AsyncConnection,
+        user_id: uuid.UUID,
+        role: Role,
+        *,
+        family_id: uuid.UUID,
+        username: str | None = None,
     ) -> TokenPair:
         token = new_refresh_token()
         await conn.execute(
@@ -175,7 +210,7 @@ class AuthService:
             )
         )
         return TokenPair(
-            access_token=self.access_tokens.issue(user_id, role),
+            access_token=self.access_tokens.issue(user_id, role, username=username),
             refresh_token=token,
             expires_in=int(self.access_tokens.ttl.total_seconds()),
         )
@@ -183,7 +218,7 @@ class AuthService:
     async def _stored(self, conn: AsyncConnection, token: str) -> Any:
         stored = (
             await conn.execute(
-                select(refresh_tokens, users.c.role)
+                select(refresh_tokens, users.c.role, users.c.username)
                 .join(users, users.c.id == refresh_tokens.c.user_id)
                 .where(refresh_tokens.c.token_hash == refresh_token_hash(token))
                 .with_for_update(of=refresh_tokens)

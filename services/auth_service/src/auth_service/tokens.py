@@ -20,9 +20,18 @@ class AccessTokenIssuer:
         self.audience = audience
         self.ttl = ttl
 
-    def issue(self, user_id: uuid.UUID, role: Role, *, now: datetime | None = None) -> str:
+    def issue(
+        self,
+        user_id: uuid.UUID,
+        role: Role,
+        *,
+        username: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        """`username` goes in `preferred_username` (OpenID Connect's claim): the services name
+        the caller by it where an answer shows names (seed004's `user`)."""
         now = now or datetime.now(UTC)
-        claims = {
+        claims: dict[str, object] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": str(user_id),
@@ -32,6 +41,8 @@ class AccessTokenIssuer:
             "exp": now + self.ttl,
             "jti": uuid.uuid4().hex,
         }
+        if username is not None:
+            claims["preferred_username"] = username
         return jwt.encode(
             claims, self.key.private_key, algorithm="EdDSA", headers={"kid": self.key.kid}
         )

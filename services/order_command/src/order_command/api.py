@@ -20,9 +20,10 @@ from order_command.schemas import (
     StatusChange,
 )
 from order_command.service import OrderService
+from shared import seed004
 from shared.errors import AppError
 from shared.schemas import COMMON_ERRORS, error_responses
-from shared.security import CurrentService, CurrentUser
+from shared.security import CurrentService, CurrentUser, Principal
 
 router = APIRouter(
     tags=["orders"], responses=error_responses(*COMMON_ERRORS, 401, 403, 404, 409, 412)
@@ -91,13 +92,25 @@ IfMatch = Annotated[frozenset[int] | None, Depends(_if_match)]
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 
-def _answer(order: Order, response: Response, *, legacy: bool = False) -> OrderOut:
+def _answer(order: Order, response: Response) -> OrderOut:
     response.headers["ETag"] = f'"{order.version}"'
-    return LegacyOrderOut.of(order) if legacy else OrderOut.of(order)
+    return OrderOut.of(order)
+
+
+def _seed004(order: Order, principal: Principal) -> JSONResponse:
+    """seed004's shape; the owner's name is known here when the owner is the caller."""
+    shown = OrderOut.of(order).model_dump(mode="json")
+    username = principal.username if principal.user_id == order.user_id else None
+    return JSONResponse(seed004.order(shown, username), headers={"ETag": f'"{order.version}"'})
 
 
 async def _create(
-    draft: OrderDraft, actor: Actor, orders: OrderService, key: str | None, *, legacy: bool
+    draft: OrderDraft,
+    actor: Actor,
+    orders: OrderService,
+    key: str | None,
+    *,
+    legacy: Principal | None = None,
 ) -> JSONResponse:
     request = None
     if key is not None:
@@ -105,8 +118,8 @@ async def _create(
         request = IdempotentRequest(actor.user_id, key, draft.model_dump_json().encode())
     answer: Answer = await orders.create(actor, draft, request)
     body = answer.body
-    if legacy:
-        body = {**body, "order_id": body["id"], "products": body["items"]}
+    if legacy is not None:  # the caller made it: it is theirs, and so is the name
+        body = seed004.order(body, legacy.username)
     headers = {"ETag": f'"{body["version"]}"', "Location": f"/orders/{body['id']}"}
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -119,14 +132,14 @@ async def create_order(
     draft: OrderDraft, actor: Caller, orders: Orders, key: IdempotencyKey
 ) -> JSONResponse:
     """Create an order (PENDING). The total is computed; a total you send must equal it."""
-    return await _create(draft, actor, orders, key, legacy=False)
+    return await _create(draft, actor, orders, key)
 
 
 @router.post("/api/v1/orders/", status_code=201, response_model=LegacyOrderOut, tags=["seed004"])
 async def create_order_v1(
-    draft: OrderDraft, actor: Caller, orders: Orders, key: IdempotencyKey
+    draft: OrderDraft, actor: Caller, orders: Orders, key: IdempotencyKey, principal: CurrentUser
 ) -> JSONResponse:
-    return await _create(draft, actor, orders, key, legacy=True)
+    return await _create(draft, actor, orders, key, legacy=principal)
 
 
 @router.put("/orders/{order_id}", response_model=OrderOut)
@@ -149,10 +162,10 @@ async def replace_items_v1(
     actor: Caller,
     orders: Orders,
     if_match: IfMatch,
-    response: Response,
-) -> OrderOut:
+    principal: CurrentUser,
+) -> JSONResponse:
     order = await orders.replace_items(actor, order_id, draft, if_match)
-    return _answer(order, response, legacy=True)
+    return _seed004(order, principal)
 
 
 @router.patch("/orders/{order_id}/status", response_model=OrderOut)
@@ -181,12 +194,18 @@ async def change_status_v0(
 
 
 @router.delete("/orders/{order_id}", response_model=OrderOut)
-@router.delete("/api/v1/orders/{order_id}/", response_model=OrderOut, tags=["seed004"])
 async def delete_order(
     order_id: uuid.UUID, actor: Caller, orders: Orders, if_match: IfMatch, response: Response
 ) -> OrderOut:
     """Soft delete: the order stays on record, hidden from reads."""
     return _answer(await orders.delete(actor, order_id, if_match), response)
+
+
+@router.delete("/api/v1/orders/{order_id}/", response_model=LegacyOrderOut, tags=["seed004"])
+async def delete_order_v1(
+    order_id: uuid.UUID, actor: Caller, orders: Orders, if_match: IfMatch, principal: CurrentUser
+) -> JSONResponse:
+    return _seed004(await orders.delete(actor, order_id, if_match), principal)
 
 
 class OrderPage(BaseModel):

@@ -1,4 +1,5 @@
-"""`order-command serve | migrate | wait-migrated`: the commands compose and `make run` start."""
+"""`order-command serve | migrate | wait-migrated | dead-letters`: the commands compose and
+`make run` start, and the operator's over its consumer's dead letters."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from order_command.consumers import QUEUE_NAME
 from order_command.settings import OrderCommandSettings
+from shared import dead_letter_cli
 from shared.logs import setup_logging
 from shared.server import serve
 
@@ -28,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         "not within --timeout); a Kubernetes init container, while the migration Job runs",
     )
     waiting.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    dead_letter_cli.add_parser(commands)
     args = parser.parse_args(argv)
 
     settings = OrderCommandSettings()
@@ -39,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
             host=settings.order_command_host,
             port=settings.order_command_port,
         )
+    elif args.command == "dead-letters":
+        url = settings.rabbitmq_url.get_secret_value()
+        return dead_letter_cli.run(args, url, [QUEUE_NAME], print)
     elif args.command == "wait-migrated":
         url = settings.orders_database_url.get_secret_value()
         from shared.migrations import wait_until_migrated

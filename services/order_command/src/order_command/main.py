@@ -17,8 +17,9 @@ from order_command.settings import OrderCommandSettings
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from shared.db import DATABASE, create_engine, ping
-from shared.event_log import LogRelay, catch_up_router
+from shared.event_log import BacklogMetrics, LogRelay, RelayMetrics, catch_up_router
 from shared.events import Envelope, OrderCreated, OrderDeleted, OrderStatusChanged, OrderUpdated
+from shared.queue_metrics import QueueDepths
 from shared.security import JwksKeys, KeySource, TokenVerifier
 from shared.topology import ORDERS_EVENTS
 
@@ -74,7 +75,12 @@ def create_app(
         relay = LogRelay(
             database_url=settings.orders_database_url.get_secret_value(),
             amqp_url=settings.rabbitmq_url.get_secret_value(),
+            metrics=app.state.relay_metrics,
         )
+        app.state.metric_refreshers = [
+            lambda: app.state.backlog_metrics.refresh(engine),
+            app.state.queue_depths.refresh,
+        ]
 
         async def prune_keys() -> None:
             while True:
@@ -104,4 +110,8 @@ def create_app(
             asyncapi_router(broker, title="order_command", version=VERSION),
         ],
     )
+    registry = app.state.metrics_registry
+    app.state.relay_metrics = RelayMetrics(registry)
+    app.state.backlog_metrics = BacklogMetrics(registry)
+    app.state.queue_depths = QueueDepths(registry, broker, [consumers.QUEUE_NAME])
     return app

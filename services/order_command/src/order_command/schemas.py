@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from order_command.domain import MAX_ITEMS, MAX_NAME, MAX_PRICE, MAX_QUANTITY, Order
 from shared.events import Currency, Money, OrderItem, OrderStatus, StatusInput
 from shared.schemas import RequestModel
+from shared.seed004 import Product
 
 
 class ItemIn(RequestModel):
@@ -20,6 +22,13 @@ class ItemIn(RequestModel):
 
     def to_domain(self) -> OrderItem:
         return OrderItem(name=self.name, price=self.price, quantity=self.quantity)
+
+
+ITEMS_HINT = (
+    'items must be a list of {"name", "price", "quantity"}, for example '
+    '[{"name": "green tea", "price": "4.50", "quantity": 2}]; total_price may be left out '
+    "(the server computes it; if sent, it must equal the sum)"
+)
 
 
 class OrderDraft(RequestModel):
@@ -32,6 +41,14 @@ class OrderDraft(RequestModel):
         default=None, ge=0, decimal_places=2, description="If sent, must equal the computed total"
     )
     status: StatusInput | None = Field(default=None, description="The lifecycle is the server's")
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _a_list(cls, items: Any) -> Any:
+        """seed000's README sent `items` as an object: say what to send instead."""
+        if isinstance(items, dict):
+            raise ValueError(ITEMS_HINT)
+        return items
 
     @field_validator("status")
     @classmethod
@@ -77,12 +94,8 @@ class OrderOut(BaseModel):
 
 
 class LegacyOrderOut(OrderOut):
-    """seed004's clients read `order_id` and `products`."""
+    """seed004's clients read `order_id`, `user` and `products` (shared.seed004)."""
 
     order_id: uuid.UUID
-    products: tuple[OrderItem, ...]
-
-    @classmethod
-    def of(cls, order: Order) -> LegacyOrderOut:
-        base = OrderOut.of(order)
-        return cls(**dict(base), order_id=order.id, products=order.items)
+    user: str | None = Field(description="The owner's username; null if not known here")
+    products: tuple[Product, ...]

@@ -3,6 +3,7 @@ owns the commit, and the order's events go to the event log inside it)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +18,53 @@ from order_command.schemas import OrderDraft, OrderOut
 from shared.errors import NotFound, PreconditionFailed
 from shared.events import OrderStatus
 
+log = logging.getLogger(__name__)
+
 # The versions a change is conditional on (If-Match); None: whatever the current one is.
 Versions = frozenset[int] | None
+
+
+def _logged(was: Order | None, now: Order, by: uuid.UUID | None) -> None:
+    """One INFO line per business event, once it is committed (the trace id of the request, or
+    of the timer, that caused it is on the line: shared.logs)."""
+    who = str(by) if by else "status_worker"
+    fields: dict[str, object] = {"order_id": str(now.id), "owner_id": str(now.user_id)}
+    fields |= {"actor": who, "version": now.version}
+    if was is None:
+        log.info(
+            "order %s created by %s: %d item(s), total %s %s",
+            now.id,
+            who,
+            len(now.items),
+            now.total_price,
+            now.currency,
+            extra={"event": "order.created", **fields},
+        )
+    elif now.is_deleted and not was.is_deleted:
+        log.info("order %s deleted by %s", now.id, who, extra={"event": "order.deleted", **fields})
+    elif now.status is not was.status:
+        log.info(
+            "order %s %s -> %s by %s",
+            now.id,
+            was.status.value,
+            now.status.value,
+            who,
+            extra={
+                "event": "order.status_changed",
+                "from_status": was.status.value,
+                "to_status": now.status.value,
+                **fields,
+            },
+        )
+    else:
+        log.info(
+            "order %s items replaced by %s: total %s %s",
+            now.id,
+            who,
+            now.total_price,
+            now.currency,
+            extra={"event": "order.updated", **fields},
+        )
 
 
 def _now() -> datetime:
@@ -50,12 +96,14 @@ class OrderService:
         if key is None:
             async with self.one_statement.connect() as conn:
                 await repository.add(conn, order)
+            _logged(None, order, actor.user_id)
             return answer
         async with self.engine.begin() as conn:
             if first := await idempotency.claim(conn, key, self.idempotency_ttl):
                 return first
             await idempotency.remember(conn, key, answer)
             await repository.add(conn, order)  # last: appending to the log holds its turn
+        _logged(None, order, actor.user_id)
         return answer
 
     async def replace_items(
@@ -96,7 +144,9 @@ class OrderService:
             changed = order.advance(expected, now=_now()) if order else None
             if order is not None and changed is not None:
                 await repository.save(conn, changed, was=order.version)
-            return changed
+        if order is not None and changed is not None:
+            _logged(order, changed, None)
+        return changed
 
     async def read(self, order_id: uuid.UUID) -> Order:
         """The internal read the query side repairs from: deleted orders included."""
@@ -130,4 +180,5 @@ class OrderService:
                 )
             changed = change(order)
             await repository.save(conn, changed, was=order.version)
+        _logged(order, changed, actor.user_id)
         return changed

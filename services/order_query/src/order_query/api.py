@@ -14,12 +14,12 @@ from pydantic import BaseModel, ValidationError
 from order_query.queries import Filters, OrderQueries, Page
 from order_query.schemas import (
     HistoryEntry,
-    LegacyOrderList,
     LegacyOrderOut,
     ListParams,
     OrderList,
     OrderOut,
 )
+from shared import seed004
 from shared.errors import Unprocessable
 from shared.schemas import COMMON_ERRORS, error_responses
 from shared.security import CurrentUser, Principal
@@ -73,9 +73,10 @@ Params = Annotated[ListParams, Depends(_list_params)]
 LIST_PARAMETERS = _query_parameters(ListParams)
 
 
-def _legacy(order: dict[str, Any]) -> dict[str, Any]:
-    """seed004's clients read `order_id` and `products`."""
-    return {**order, "order_id": order["id"], "products": order["items"]}
+async def _seed004(queries: OrderQueries, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """seed004's shape, each order with its owner's name (from `user.registered`)."""
+    names = await queries.projection.usernames({order["user_id"] for order in orders})
+    return [seed004.order(order, names.get(order["user_id"])) for order in orders]
 
 
 def _filters(params: ListParams) -> Filters:
@@ -140,17 +141,26 @@ async def order_history(order_id: uuid.UUID, principal: CurrentUser, queries: Qu
 
 @router.get(
     "/api/v1/orders/",
-    response_model=LegacyOrderList,
+    response_model=list[LegacyOrderOut],
     tags=["seed004"],
     openapi_extra=LIST_PARAMETERS,
 )
-async def list_orders_v1(principal: CurrentUser, queries: Queries, params: Params) -> Any:
+async def list_orders_v1(
+    principal: CurrentUser, queries: Queries, params: Params, request: Request
+) -> Any:
+    """seed004's list: a bare JSON list of your orders (an admin's: everybody's), newest first.
+    A next page, if any, is in the `Link` header (`rel="next"`), as `next_cursor` is elsewhere."""
     user_id = str(params.user_id) if params.user_id else None
     page = await _page(queries, principal, params, user_id)
-    items = [_legacy(order) for order in json.loads(b"[%s]" % page.items)]
-    return JSONResponse({"items": items, "next_cursor": page.next_cursor})
+    orders = await _seed004(queries, json.loads(b"[%s]" % page.items))
+    headers = {}
+    if page.next_cursor is not None:
+        following = request.url.include_query_params(cursor=page.next_cursor)
+        headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return JSONResponse(orders, headers=headers)
 
 
 @router.get("/api/v1/orders/{order_id}/", response_model=LegacyOrderOut, tags=["seed004"])
 async def get_order_v1(order_id: uuid.UUID, principal: CurrentUser, queries: Queries) -> Any:
-    return JSONResponse(_legacy(json.loads(await queries.order(principal, str(order_id)))))
+    order = json.loads(await queries.order(principal, str(order_id)))
+    return JSONResponse((await _seed004(queries, [order]))[0])

@@ -1,4 +1,5 @@
-"""`order-query serve | rebuild | replay-dead-letters`: serve reads; repair the projection."""
+"""`order-query serve | rebuild | dead-letters | replay-dead-letters`: serve reads; repair the
+projection; inspect and act on the consumers' dead letters."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from order_query import consumers
 from order_query.main import connect_auth, connect_command_side, connect_redis
 from order_query.rebuild import RebuildRunning, rebuild
 from order_query.settings import OrderQuerySettings
-from shared import dead_letters
+from shared import dead_letter_cli, dead_letters
 from shared.logs import setup_logging
 from shared.server import serve
 
@@ -30,9 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         help="rebuild the projection from the event logs, while the service keeps answering",
     )
     replay = commands.add_parser(
-        "replay-dead-letters", help="move dead-lettered events back to their queue"
+        "replay-dead-letters",
+        help="move dead-lettered events back to their queue, but those that cannot be read",
     )
     replay.add_argument("--queue", choices=["orders", "users"], default="orders")
+    dead_letter_cli.add_parser(commands)
     args = parser.parse_args(argv)
 
     settings = OrderQuerySettings()
@@ -47,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "rebuild":
         return asyncio.run(rebuild_projection(settings))
+    if args.command == "dead-letters":
+        queues = [consumers.ORDERS_QUEUE, consumers.USERS_QUEUE]
+        return dead_letter_cli.run(args, settings.rabbitmq_url.get_secret_value(), queues, _say)
     name = consumers.ORDERS_QUEUE if args.queue == "orders" else consumers.USERS_QUEUE
     asyncio.run(dead_letters.replay(settings.rabbitmq_url.get_secret_value(), name, report=_say))
     return 0

@@ -5,23 +5,42 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from order_query.command_side import CommandSide
 from order_query.folding import canonical
 from order_query.projection import Outcome, Projection
 from shared.events import Envelope, UserRegistered
 from shared.faults import wait_out_faults
+from shared.metrics import LAG_BUCKETS
 from shared.topology import AUTH_EVENTS, ORDERS_EVENTS, consumer_queue
 
 log = logging.getLogger(__name__)
 
 ORDERS_QUEUE = "order_query.orders"
 USERS_QUEUE = "order_query.users"
+
+
+class ProjectionMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.outcomes = Counter(
+            "projection_events",
+            "Order events by what they did to the projection",
+            ["outcome"],
+            registry=registry,
+        )
+        self.lag = Histogram(
+            "projection_lag_seconds",
+            "From an order event's occurred_at (the change, on order_command) to its "
+            "application to the projection",
+            registry=registry,
+            buckets=LAG_BUCKETS,
+        )
 
 
 @dataclass
@@ -31,7 +50,7 @@ class Projector:
 
     projection: Projection
     command_side: CommandSide
-    outcomes: Counter
+    metrics: ProjectionMetrics
 
     async def project(self, event: dict[str, Any]) -> Outcome:
         outcome = await self.projection.apply(event)
@@ -41,24 +60,18 @@ class Projector:
             if fetched is None:
                 raise LookupError(f"order {order_id} is unknown to order_command")
             await self.projection.put(fetched)
-            self.outcomes.labels("repaired").inc()
+            self.metrics.outcomes.labels("repaired").inc()
             outcome = await self.projection.apply(event)
             if outcome is Outcome.GAP:  # the command side is behind its own event: never ack
                 raise LookupError(
                     f"order {order_id} is at v{fetched['version']} on order_command, "
                     f"older than its event v{event['version']}"
                 )
-        self.outcomes.labels(outcome.value).inc()
+        self.metrics.outcomes.labels(outcome.value).inc()
+        if outcome is Outcome.APPLIED:
+            occurred = datetime.fromisoformat(event["occurred_at"])
+            self.metrics.lag.observe(max(0.0, (datetime.now(UTC) - occurred).total_seconds()))
         return outcome
-
-
-def outcome_counter(registry: CollectorRegistry) -> Counter:
-    return Counter(
-        "projection_events",
-        "Order events by what they did to the projection",
-        ["outcome"],
-        registry=registry,
-    )
 
 
 def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> None:

@@ -10,15 +10,17 @@ from fastapi import FastAPI
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 
-from order_query import api, consumers
+from order_query import api, board, consumers, stream
+from order_query.changes import ChangeFeed
 from order_query.command_side import CommandSide, InternalApi
-from order_query.consumers import Projector
+from order_query.consumers import ProjectionMetrics, Projector
 from order_query.projection import Projection
 from order_query.queries import OrderQueries
 from order_query.settings import OrderQuerySettings
 from shared.app import create_app as create_service_app
 from shared.broker import asyncapi_router, build_broker, messaging, require_broker
 from shared.faults import DriverFaults
+from shared.queue_metrics import QueueDepths
 from shared.security import JwksKeys, KeySource, TokenVerifier
 from shared.service_tokens import ServiceTokens
 
@@ -39,6 +41,17 @@ def connect_redis(settings: OrderQuerySettings) -> Redis:
         socket_connect_timeout=settings.dependency_timeout,
         health_check_interval=10,
     )
+
+
+def connect_feed(settings: OrderQuerySettings, *, block: float = 1.0) -> ChangeFeed:
+    """The change feed's blocking reads need a connection of their own, whose timeout
+    outlasts the block."""
+    redis = Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=block + settings.dependency_timeout,
+        socket_connect_timeout=settings.dependency_timeout,
+    )
+    return ChangeFeed(redis, block=block)
 
 
 def service_tokens(settings: OrderQuerySettings, http: httpx.AsyncClient) -> ServiceTokens:
@@ -102,9 +115,9 @@ def create_app(
             audience=settings.jwt_audience,
         )
         app.state.queries = OrderQueries(projection, commands)
-        app.state.projector = Projector(
-            projection, commands, consumers.outcome_counter(app.state.metrics_registry)
-        )
+        app.state.changes = connect_feed(settings)
+        app.state.projector = Projector(projection, commands, app.state.projection_metrics)
+        app.state.metric_refreshers = [app.state.queue_depths.refresh]
         app.state.dependency_timeout = settings.dependency_timeout
         app.state.readiness = {
             "redis": redis.ping,
@@ -116,6 +129,7 @@ def create_app(
             ):
                 yield
         finally:
+            await app.state.changes.close()
             await http.aclose()
             await redis.aclose()
 
@@ -125,6 +139,16 @@ def create_app(
         description="Reads orders from a Redis projection of the order events.",
         lifespan=lifespan,
         drivers=[REDIS],
-        routers=[api.router, asyncapi_router(broker, title="order_query", version=VERSION)],
+        routers=[
+            stream.router,  # before api.router: /orders/stream is not /orders/{order_id}
+            api.router,
+            board.router,
+            asyncapi_router(broker, title="order_query", version=VERSION),
+        ],
+    )
+    registry = app.state.metrics_registry
+    app.state.projection_metrics = ProjectionMetrics(registry)
+    app.state.queue_depths = QueueDepths(
+        registry, broker, [consumers.ORDERS_QUEUE, consumers.USERS_QUEUE]
     )
     return app

@@ -38,6 +38,11 @@ from order_query.folding import Verdict, fold, history_entry, judge, snapshot_en
 
 ROOT = "oq:"
 LIVE = f"{ROOT}generation"  # the live generation's number; none: the unnumbered one
+# The change feed (a Redis stream the live board reads, stream.py): each write of an order
+# appends its new JSON, in the same script. Outside the generations: a rebuild's switch must
+# not cut its readers off, and it holds nothing a rebuild restores (only recent changes).
+CHANGES = f"{ROOT}changes"
+CHANGES_KEPT = 10_000  # about; older entries are trimmed (a reader that far behind resyncs)
 
 _PREFIX = f"""
 local live = redis.call('GET', '{LIVE}')
@@ -49,10 +54,11 @@ _GET = _PREFIX + "return redis.call('GET', p .. 'order:' .. ARGV[1])"
 # ARGV: the order's id, its JSON as it was read ("" for none), its new JSON, its score, the
 # history field and entry, "keep" to leave an entry already there (HSETNX), how many indexes
 # it leaves, then the names of those indexes and of those it enters (under the prefix).
-# Answers 1 once written, 0 (nothing written) if the order is no longer what was read.
+# Answers 1 once written, 0 (nothing written) if the order is no longer what was read. The
+# new JSON also goes to the change feed, in the same step.
 _WRITE_IF_UNCHANGED = (
     _PREFIX
-    + """
+    + f"""
 local key = p .. 'order:' .. ARGV[1]
 if (redis.call('GET', key) or '') ~= ARGV[2] then return 0 end
 redis.call('SET', key, ARGV[3])
@@ -64,6 +70,7 @@ if ARGV[7] == 'keep' then
 else
   redis.call('HSET', key .. ':history', ARGV[5], ARGV[6])
 end
+redis.call('XADD', '{CHANGES}', 'MAXLEN', '~', '{CHANGES_KEPT}', '*', 'order', ARGV[3])
 return 1
 """
 )

@@ -16,6 +16,7 @@ from pydantic import (
 
 from shared.events import OrderItem, OrderStatus, StatusInput
 from shared.schemas import RequestModel
+from shared.seed004 import Product
 
 
 class OrderOut(BaseModel):
@@ -39,15 +40,11 @@ class OrderList(BaseModel):
 
 
 class LegacyOrderOut(OrderOut):
-    """seed004's clients read `order_id` and `products`."""
+    """seed004's clients read `order_id`, `user` and `products` (shared.seed004)."""
 
     order_id: uuid.UUID
-    products: list[OrderItem]
-
-
-class LegacyOrderList(BaseModel):
-    items: list[LegacyOrderOut]
-    next_cursor: str | None
+    user: str | None = Field(description="The owner's username; null if never heard of")
+    products: list[Product]
 
 
 class Actor(BaseModel):

@@ -15,7 +15,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import faults
@@ -32,6 +37,9 @@ BODY_LIMIT = 1024 * 1024  # bytes: the gateway's default limit (GATEWAY_BODY_LIM
 GEN0_THRESHOLD = 20_000  # allocations between two collections of the youngest generation
 NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 ReadinessCheck = Callable[[], Awaitable[object]]
+# What a scrape reads first (a queue's depth, the event log's backlog): the lifespan appends
+# them to `app.state.metric_refreshers`. One that fails or hangs leaves its gauges as they were.
+MetricRefresher = Callable[[], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 _STATUS_CODES = {
@@ -78,7 +86,9 @@ def create_app(
     )
     faults.recognise(*drivers)  # before the handlers: they are registered per error class
     app.state.readiness = {}
+    app.state.metric_refreshers = []
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU, open files
     app.state.metrics_registry = registry
     _add_error_handlers(app)
     app.include_router(_probes(registry))
@@ -153,7 +163,16 @@ def _probes(registry: CollectorRegistry) -> APIRouter:
         )
 
     @router.get("/metrics", summary="Prometheus metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        refreshers: list[MetricRefresher] = request.app.state.metric_refreshers
+        timeout = getattr(request.app.state, "dependency_timeout", 1.5)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(refresh(), timeout) for refresh in refreshers),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                log.debug("a metric was not refreshed: %s", type(result).__name__)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

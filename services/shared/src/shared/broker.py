@@ -14,6 +14,7 @@ from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.specification import AsyncAPI
 
+from shared.dead_lettering import DeadLetterOnLastDelivery
 from shared.faults import stopping
 from shared.topology import declare_dead_letter_queue, declare_exchanges
 
@@ -21,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def build_broker(url: str, *, service: str, prefetch: int = 32) -> RabbitBroker:
-    """Publisher confirms on, W3C trace context carried in headers, and a graceful stop that
-    lets in-flight messages finish before the connection closes. FastStream's line for each
+    """Publisher confirms on, W3C trace context carried in headers, a message that fails its
+    last delivery dead-lettered with its error (shared.dead_lettering), and a graceful stop
+    that lets in-flight messages finish before the connection closes. FastStream's line for each
     message received and processed is logged at DEBUG (LOG_LEVEL=DEBUG shows them): at INFO
     it would cost every message two formatted log lines."""
     return RabbitBroker(
@@ -31,7 +33,7 @@ def build_broker(url: str, *, service: str, prefetch: int = 32) -> RabbitBroker:
         # connection retries every 5 s by default: as long as 5 s more of a backlog).
         reconnect_interval=0.5,
         default_channel=Channel(prefetch_count=prefetch),
-        middlewares=[RabbitTelemetryMiddleware()],
+        middlewares=[RabbitTelemetryMiddleware(), DeadLetterOnLastDelivery],
         logger=logging.getLogger(f"{service}.broker"),
         log_level=logging.DEBUG,
         graceful_timeout=10,

@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "<unmatched>"
+# For a lag (the relay's publish, the projection's apply): milliseconds to minutes.
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 # Not worth a series of their own: probes and the scrape itself.
 _SKIPPED = frozenset({"/metrics", "/healthz", "/readyz"})
 

@@ -7,6 +7,7 @@ cache them, and fetch again when a token names a key id they have not seen (key 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ class Principal:
     user_id: uuid.UUID
     role: Role
     token_id: str
+    expires_at: float = math.inf  # the token's `exp` (a stream that outlives it ends)
+    username: str | None = None  # `preferred_username`, when the token names one
 
     @property
     def is_admin(self) -> bool:
@@ -157,8 +160,16 @@ class TokenVerifier:
         if claims.get("typ") != "access":
             raise Unauthorized("This is not an access token")
         try:
-            principal = Principal(uuid.UUID(claims["sub"]), Role(claims["role"]), claims["jti"])
-            return principal, float(claims["exp"])
+            expires = float(claims["exp"])
+            name = claims.get("preferred_username")
+            principal = Principal(
+                uuid.UUID(claims["sub"]),
+                Role(claims["role"]),
+                claims["jti"],
+                expires,
+                name if isinstance(name, str) else None,
+            )
+            return principal, expires
         except (KeyError, ValueError) as exc:
             raise Unauthorized("The token's claims are not valid") from exc
 

@@ -3,7 +3,10 @@ and stopped gracefully (in-flight requests finish, then the lifespan closes its 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+from types import FrameType
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -34,10 +37,28 @@ class JsonErrorsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app does not start
+_stopping = False
+
+
+def stopping() -> bool:
+    """True once the server was asked to stop. Its graceful shutdown waits for every open
+    response to end: a response that never ends by itself (a server-sent event stream) asks
+    this, and ends, so a stop does not wait out the grace period for it."""
+    return _stopping
+
+
+class Server(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        global _stopping
+        _stopping = True
+        super().handle_exit(sig, frame)
+
+
 def serve(factory: str, *, service: str, host: str, port: int) -> None:
     """`factory` is `module:function` building the app (nothing is built at import)."""
     setup_telemetry(service)
-    uvicorn.run(
+    config = uvicorn.Config(
         factory,
         factory=True,
         host=host,
@@ -46,3 +67,8 @@ def serve(factory: str, *, service: str, host: str, port: int) -> None:
         log_config=None,  # shared.logs.setup_logging has set the JSON handler
         timeout_graceful_shutdown=10,
     )
+    server = Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

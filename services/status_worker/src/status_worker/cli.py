@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import sys
 
-from shared import dead_letters
+from shared import dead_letter_cli, dead_letters
 from shared.logs import setup_logging
 from shared.server import serve
 from status_worker import topology
@@ -29,10 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         help="move dead-lettered messages back to their queue (due: timers, which fire at once)",
     )
     replay.add_argument("--queue", choices=sorted(QUEUES), default="due")
+    dead_letter_cli.add_parser(commands)
     args = parser.parse_args(argv)
 
     settings = StatusWorkerSettings()
     setup_logging("status_worker", settings.log_level)
+    if args.command == "dead-letters":
+        url = settings.rabbitmq_url.get_secret_value()
+        return dead_letter_cli.run(args, url, list(QUEUES.values()), _say)
     if args.command == "replay-dead-letters":
         url = settings.rabbitmq_url.get_secret_value()
         asyncio.run(dead_letters.replay(url, QUEUES[args.queue], report=_say))

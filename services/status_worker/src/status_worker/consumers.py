@@ -61,6 +61,12 @@ def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetri
         )
         require_confirm(confirmation, f"timer for order {event.aggregate_id}")
         metrics.scheduled.inc()
+        log.info(
+            "timer set: order %s moves on from %s after the interval",
+            event.aggregate_id,
+            timer.payload.expected_status.value,
+            extra={"event": "timer.set", "order_id": str(event.aggregate_id)},
+        )
 
     @broker.subscriber(
         topology.due,
@@ -78,6 +84,12 @@ def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetri
         )
         require_confirm(confirmation, f"order.advance_status for order {timer.aggregate_id}")
         metrics.fired.inc()
+        log.info(
+            "timer due: asked order_command to move order %s on from %s",
+            timer.aggregate_id,
+            timer.payload.expected_status.value,
+            extra={"event": "timer.fired", "order_id": str(timer.aggregate_id)},
+        )
 
     @broker.subscriber(
         topology.results,

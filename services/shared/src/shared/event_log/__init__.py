@@ -3,6 +3,7 @@ the transaction of the change that caused it; relayed to the broker, and read ba
 position for catch-up and rebuilds (docs/event-log.md)."""
 
 from shared.event_log.catch_up import EventPage, LoggedEvent, catch_up_router
+from shared.event_log.metrics import BacklogMetrics, RelayMetrics
 from shared.event_log.relay import LogRelay
 from shared.event_log.table import (
     NOTIFY_CHANNEL,
@@ -14,9 +15,11 @@ from shared.event_log.table import (
 
 __all__ = [
     "NOTIFY_CHANNEL",
+    "BacklogMetrics",
     "EventPage",
     "LogRelay",
     "LoggedEvent",
+    "RelayMetrics",
     "append_events",
     "catch_up_router",
     "event_log_table",

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from opentelemetry import propagate, trace
 
 from shared.db import asyncpg_dsn
+from shared.event_log.metrics import RelayMetrics
 from shared.event_log.table import NOTIFY_CHANNEL
 from shared.events import exchange_of
 from shared.faults import stopping
@@ -39,6 +41,7 @@ tracer = trace.get_tracer(__name__)
 
 _CLAIM = """
     select u.position, e.event_id, e.type, e.trace::text as trace,
+           extract(epoch from clock_timestamp() - e.recorded_at)::float8 as age,
            json_build_object(
                'event_id', e.event_id, 'type', e.type, 'schema_version', e.schema_version,
                'occurred_at', e.occurred_at, 'aggregate_id', e.aggregate_id,
@@ -79,8 +82,10 @@ class LogRelay:
         poll_interval: float = 1.0,
         publish_timeout: float = 5.0,
         retry_every: float = 0.5,
+        metrics: RelayMetrics | None = None,
     ) -> None:
         """`database_url` is the service's SQLAlchemy URL; its database holds the log."""
+        self.metrics = metrics
         self.dsn = asyncpg_dsn(database_url)
         self.amqp_url = amqp_url
         self.batch_size = batch_size
@@ -153,9 +158,11 @@ class LogRelay:
             rows = await db.fetch(_CLAIM, self.batch_size)
             if not rows:
                 return 0
+            claimed = time.monotonic()
             outcomes = await asyncio.gather(
                 *(self._publish(exchanges, row) for row in rows), return_exceptions=True
             )
+            self._count(rows, outcomes, time.monotonic() - claimed)
             sent = [
                 row["position"] for row, outcome in zip(rows, outcomes, strict=True) if not outcome
             ]
@@ -175,6 +182,16 @@ class LogRelay:
         if failed and not sent:
             raise ConnectionError(f"no event confirmed; the first error: {failed[0][1]}")
         return len(rows)
+
+    def _count(self, rows: list[Any], outcomes: list[Any], publishing: float) -> None:
+        if self.metrics is None:
+            return
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome:
+                self.metrics.failures.inc()
+            else:
+                self.metrics.published.labels(row["type"]).inc()
+                self.metrics.lag.observe(row["age"] + publishing)
 
     async def _publish(self, exchanges: Exchanges, row: Any) -> None:
         """Publish one event and wait for the broker's confirm (a nack raises)."""
