@@ -5,10 +5,7 @@ discarded. Against real RabbitMQ, with a real order_query consuming."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from tests.integration.order_query.conftest import (
     dead_lettered,
     publish_to_queue,
 )
+from tests.support.operator_cli import order_query_cli
 from tests.support.servers import Servers
 from tests.support.waiting import eventually
 
@@ -30,20 +28,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 async def dead_letters(servers: Servers, *args: str) -> str:
     """`order-query dead-letters ...`, as an operator runs it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "order_query.cli",
-        "dead-letters",
-        *args,
-        cwd=ROOT,
-        env={**os.environ, "RABBITMQ_URL": servers.rabbitmq},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, output.decode()
-    return output.decode()
+    return await order_query_cli(servers, "dead-letters", *args)
 
 
 async def taken_from(rabbit: Rabbit, queue: str, body: bytes) -> bool:

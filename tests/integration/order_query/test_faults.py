@@ -7,10 +7,7 @@ Redis is reached through a proxy the test cuts: the shared server is never stopp
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -36,6 +33,7 @@ from tests.integration.order_query.conftest import (
     until_projected,
     waiting_in,
 )
+from tests.support.operator_cli import order_query_cli
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
 from tests.support.tcp_proxy import TcpProxy
@@ -219,19 +217,7 @@ async def test_a_poison_message_is_dead_lettered_after_its_deliveries_and_the_qu
 
 async def replay_dead_letters(servers: Servers) -> list[str]:
     """`order-query replay-dead-letters`, as an operator runs it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "order_query.cli",
-        "replay-dead-letters",
-        cwd=ROOT,
-        env={**os.environ, "RABBITMQ_URL": servers.rabbitmq},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, output.decode()
-    return output.decode().splitlines()
+    return (await order_query_cli(servers, "replay-dead-letters")).splitlines()
 
 
 async def test_replay_moves_dead_letters_back_and_they_apply_once_the_cause_is_fixed(
