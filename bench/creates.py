@@ -1,7 +1,7 @@
 """Benchmark `creates`: POST /orders per second through the gateway, the whole platform running.
 
 Closed-loop clients (16 and 64) create orders through nginx as one signed-in user; every
-create is validated, written with its outbox row, published by the relay, projected by
+create is validated, appended to its event log, published by the relay, projected by
 order_query and given a timer by status_worker, all on this machine's 2 cores. The ceiling,
 in the same run and interleaved level by level: the same nginx config with order_command's
 upstream pointed at `bench/bare_app.py`, whose POST /orders is one asyncpg insert transaction.

@@ -4,8 +4,9 @@ readable through the gateway, while creates arrive at a steady rate.
 `wrk` sends POST /orders through the gateway at a steady rate: Poisson arrivals, as from
 independent users (bench/load.py; a pacer that sends every worker's request on the same tick
 measures its own bursts instead). Meanwhile this process
-- consumes `order.created` from a queue of its own bound to `orders.events`: the **outbox
-  lag** of a create is the moment its event arrives here minus the order's `created_at`;
+- consumes `order.created` from a queue of its own bound to `orders.events`: the **commit to
+  confirm** lag of a create is the moment its event arrives here minus the order's
+  `created_at`;
 - for a sample of the creates, asks `GET /orders?created_from=T&created_to=T` (T its
   `created_at`) through the gateway every few milliseconds until the order is listed: the
   **projection lag**. A list is read from the projection only; `GET /orders/{id}` would not
@@ -13,11 +14,11 @@ measures its own bursts instead). Meanwhile this process
   bench/poller.py, which costs a tenth of httpx's CPU a request: the watching must take as
   little as it can from the two cores it measures.
 
-`created_at` is stamped by order_command before its transaction, so both lags include the
-write's own transaction: they are upper bounds of "commit to broker" and "commit to
-readable". The **commit to confirm** lag is read from the outbox rows themselves once the
-load is over: `published_at` (set by the relay after the broker confirmed the batch) minus
-the row's `created_at` (the start of the create's one statement, which commits as it ends).
+`created_at` is stamped by order_command before its transaction, and the broker delivers an
+event to its consumers once the relay's publish is routed, around the confirm: both lags
+include the write's own transaction and the delivery, upper bounds of "commit to confirm"
+and "commit to readable". (The event log keeps no publish time: the relay's bookkeeping row
+is deleted on the confirm; its `event_log_publish_lag_seconds` histogram is for operators.)
 The ceiling, in the same run before the load: a bare aio-pika publisher sending
 timestamped persistent messages with confirms into a quorum queue at the same rate, and a
 consumer of that queue: the least time any event takes through RabbitMQ on this machine.
@@ -34,7 +35,6 @@ from datetime import datetime
 from typing import Any
 
 import aio_pika
-import asyncpg
 from bench import deployment, processes
 from bench.creates import ORDER
 from bench.load import LoadResult, Requests, drive, wrk_binary
@@ -49,8 +49,6 @@ from bench.measure import percentile
 from bench.poller import Poller
 from bench.processes import Children
 from bench.report import Section, table
-
-from shared.db import asyncpg_dsn
 
 POLL_EVERY = 0.005  # seconds between two reads of the list, for a sampled order
 GIVE_UP_AFTER = 10.0  # seconds: a sampled order not listed by then counts as missing
@@ -150,31 +148,10 @@ def _created_at(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(event["payload"]["created_at"]).timestamp()
 
 
-async def _commit_to_confirm(up: deployment.Platform, since: float) -> Lags:
-    """Each `order.created` row written since `since`: broker confirm minus its write."""
-    lags = Lags()
-    conn = await asyncpg.connect(asyncpg_dsn(up.env["ORDERS_DATABASE_URL"]))
-    try:
-        rows = await conn.fetch(
-            "select extract(epoch from published_at - created_at)::float8 as lag from outbox"
-            " where routing_key = 'order.created' and created_at >= to_timestamp($1)"
-            " order by id",
-            since,
-        )
-    finally:
-        await conn.close()
-    for row in rows:
-        if row["lag"] is None:
-            lags.missing += 1
-        else:
-            lags.values.append(row["lag"])
-    return lags
-
-
 async def _platform_lags(
     up: deployment.Platform, token: str, budget: Budget
-) -> tuple[Lags, Lags, Lags, LoadResult, CpuPerCreate, int]:
-    outbox, projection = Lags(), Lags()
+) -> tuple[Lags, Lags, LoadResult, CpuPerCreate, int]:
+    confirmed, projection = Lags(), Lags()
     measure_from = time.time() + budget.warmup_seconds
     sample_every = max(1, budget.rate // budget.samples_per_second)
     seen = 0
@@ -214,8 +191,8 @@ async def _platform_lags(
                 all_seen.set()
             if created < measure_from:
                 return
-            outbox.values.append(arrived - created)
-            if sampling and len(outbox.values) % sample_every == 0:
+            confirmed.values.append(arrived - created)
+            if sampling and len(confirmed.values) % sample_every == 0:
                 poll = asyncio.create_task(listed(poller, event, created))
                 polls.add(poll)
                 poll.add_done_callback(polls.discard)
@@ -243,9 +220,8 @@ async def _platform_lags(
         sampling = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*polls), GIVE_UP_AFTER)
-        outbox.missing = max(0, expected - seen)
-    confirmed = await _commit_to_confirm(up, measure_from)
-    return confirmed, outbox, projection, load, cpu, seen
+        confirmed.missing = max(0, expected - seen)
+    return confirmed, projection, load, cpu, seen
 
 
 async def _bare_broker_hop(url: str, budget: Budget) -> Lags:
@@ -301,7 +277,6 @@ class Level:
     budget: Budget
     bare: Lags
     confirmed: Lags
-    outbox: Lags
     projection: Lags
     load: LoadResult
     cpu: CpuPerCreate
@@ -311,7 +286,6 @@ class Level:
         return {
             "bare broker hop": self.bare,
             "commit to confirm": self.confirmed,
-            "outbox lag": self.outbox,
             "projection": self.projection,
         }
 
@@ -354,11 +328,9 @@ def _section(levels: list[Level]) -> Section:
         "average, waiting an exponential time before each request); the first "
         f"{levels[0].budget.warmup_seconds:g} s are not counted.",
         "",
-        "- **commit to confirm** (the outbox lag as the issue defines it): from the outbox "
-        "rows, `published_at` (set once the broker confirmed the row's batch) minus "
-        "`created_at` (the start of the create's single statement, which commits at its end).",
-        "- **outbox lag**: a create's `order.created` arriving at a consumer of the benchmark's "
-        "own, minus the order's `created_at` (stamped before the write's transaction).",
+        "- **commit to confirm**: a create's `order.created` arriving at a consumer of the "
+        "benchmark's own, minus the order's `created_at` (stamped before the write's "
+        "transaction): an upper bound, as the broker delivers around its confirm.",
         f"- **projection**: for about {samples} creates a second, the first time "
         "`GET /orders?created_from=T&created_to=T` through the gateway lists the order (asked "
         f"every {1000 * POLL_EVERY:g} ms, so up to that much late), minus its `created_at`.",
