@@ -35,6 +35,8 @@ GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_POR
     18300, 18305
 )
 BARE_PORT, CEILING_GATEWAY_PORT = 18305, 18306
+# Each gateway's internal side (service to service): the two must not share a port.
+INTERNAL_PORTS = {GATEWAY_PORT: 18307, CEILING_GATEWAY_PORT: 18308}
 VHOST = "orders-bench"
 REDIS_DB = 14  # the tests use 15
 RUN_DIR = processes.RUN_DIR / "platform"
@@ -119,7 +121,7 @@ def platform_env(base: Mapping[str, str]) -> dict[str, str]:
         "STACK_PROCESSES": "1",  # one process of each service: what one create costs
         "GATEWAY_HOST": HOST,
         "GATEWAY_PORT": str(GATEWAY_PORT),
-        "GATEWAY_INTERNAL_PORT": str(CEILING_GATEWAY_PORT + 1),
+        "GATEWAY_INTERNAL_PORT": str(INTERNAL_PORTS[GATEWAY_PORT]),
         "GATEWAY_AUTH_RATE": "100000r/s",
         "GATEWAY_AUTH_BURST": "100000",
         "GATEWAY_RATE": "100000r/s",
@@ -179,7 +181,8 @@ def _start_nginx(
     children: Children, name: str, env: Mapping[str, str], services: list[Service], port: int
 ) -> Child:
     run_dir = RUN_DIR / name
-    conf = gateway.render({**env, "GATEWAY_PORT": str(port)}, services, run_dir)
+    ports = {"GATEWAY_PORT": str(port), "GATEWAY_INTERNAL_PORT": str(INTERNAL_PORTS[port])}
+    conf = gateway.render({**env, **ports}, services, run_dir)
     child = children.start(name, gateway.nginx_argv(conf), env, stop_signal=signal.SIGQUIT)
     wait_until_ok(f"http://{HOST}:{port}/healthz", child)
     return child
@@ -190,7 +193,12 @@ def start(children: Children) -> Platform:
     env = platform_env(load_env())
     busy = [
         port
-        for port in (*range(GATEWAY_PORT, STATUS_WORKER_PORT + 1), BARE_PORT, CEILING_GATEWAY_PORT)
+        for port in (
+            *range(GATEWAY_PORT, STATUS_WORKER_PORT + 1),
+            BARE_PORT,
+            CEILING_GATEWAY_PORT,
+            *INTERNAL_PORTS.values(),
+        )
         if not processes.port_free(port)
     ]
     if busy:
