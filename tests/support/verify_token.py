@@ -8,7 +8,7 @@ import sys
 
 import httpx
 
-from shared.errors import AppError
+from shared.failures import Failure
 from shared.security import JwksKeys, TokenVerifier
 
 
@@ -19,7 +19,7 @@ async def main(jwks_url: str, token: str) -> int:
         )
         try:
             principal = await verifier.verify(token)
-        except AppError as exc:
+        except Failure as exc:
             sys.stdout.write(f"refused: {exc.message}\n")
             return 1
     sys.stdout.write(f"{principal.user_id} {principal.role.value}\n")

@@ -10,7 +10,7 @@ import pytest
 from redis import exceptions as redis_exc
 from sqlalchemy import exc as sa_exc
 
-from order_query.main import REDIS
+from order_query.connections import REDIS
 from shared.db import DATABASE
 from shared.faults import is_unavailable, recognise, wait_out_faults
 

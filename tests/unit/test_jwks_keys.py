@@ -5,7 +5,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auth_service.keys import SigningKey, _thumbprint
-from shared.errors import DependencyUnavailable
+from shared.failures import DependencyUnavailable
 from shared.security import JwksKeys
 
 

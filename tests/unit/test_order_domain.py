@@ -102,7 +102,6 @@ def test_a_sent_total_equal_to_the_computed_one_is_accepted() -> None:
 def test_a_sent_total_that_differs_from_the_computed_one_is_refused(claimed: str) -> None:
     with pytest.raises(InvalidOrder) as refused:
         new_order(total=claimed)
-    assert refused.value.status_code == 422
     assert refused.value.details == {"total_price": claimed, "computed": "8.99"}
 
 
@@ -153,7 +152,6 @@ def test_items_past_the_boundaries_are_refused_saying_which(
 ) -> None:
     with pytest.raises(InvalidOrder) as refused:
         new_order(items)
-    assert refused.value.status_code == 422
     assert any(says in problem for problem in refused.value.details)
 
 
@@ -210,7 +208,6 @@ def test_a_manual_change_is_allowed_only_to_a_later_status(
     else:
         with pytest.raises(TransitionRefused) as refused:
             order.change_status(target, by=by, now=LATER)
-        assert refused.value.status_code == 409
         assert refused.value.details["status"] == start.value
         assert refused.value.details["version"] == 4
 
@@ -293,7 +290,6 @@ def test_replacing_items_while_pending_replaces_them_and_the_total() -> None:
 def test_replacing_items_after_pending_is_refused_with_the_state(status: OrderStatus) -> None:
     with pytest.raises(TransitionRefused) as refused:
         stored_order(status, version=7).replace_items([item()], None, now=LATER)
-    assert refused.value.status_code == 409
     assert refused.value.details == {"status": status.value, "version": 7}
 
 

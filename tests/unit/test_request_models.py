@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from order_command.api import parse_if_match
 from order_command.schemas import OrderDraft
-from shared.errors import AppError
+from shared.app import answer_failure
+from shared.failures import Malformed
 from shared.schemas import storable
 
 
@@ -40,6 +41,6 @@ def test_if_match_takes_entity_tags_and_star(header: str, versions: set[int] | N
     "header", ["", "abc", "1" * 5000, "\u00b2", "\u0661", '"1', '"1", *', "1.0"]
 )
 def test_if_match_that_names_no_version_is_a_400(header: str) -> None:
-    with pytest.raises(AppError) as caught:
+    with pytest.raises(Malformed) as caught:
         parse_if_match(header)
-    assert caught.value.status_code == 400
+    assert answer_failure(caught.value).status_code == 400

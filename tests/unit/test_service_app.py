@@ -2,14 +2,27 @@
 
 import contextlib
 import gc
+import json
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 from prometheus_client import generate_latest
 
-from shared.app import GEN0_THRESHOLD, create_app
-from shared.errors import Conflict
+from shared.app import GEN0_THRESHOLD, answer_failure, create_app
+from shared.failures import (
+    DependencyUnavailable,
+    Failure,
+    Invalid,
+    Malformed,
+    NotAllowed,
+    NotFound,
+    Refused,
+    Stale,
+    Unauthenticated,
+    UpstreamRefused,
+)
 
 router = APIRouter()
 
@@ -17,7 +30,7 @@ router = APIRouter()
 @router.get("/things/{thing_id}")
 async def get_thing(thing_id: int) -> dict[str, int]:
     if thing_id == 409:
-        raise Conflict("taken", details={"thing": thing_id})
+        raise Refused("taken", details={"thing": thing_id})
     if thing_id == 500:
         raise RuntimeError("boom")
     return {"id": thing_id}
@@ -105,3 +118,27 @@ async def test_the_collector_leaves_what_start_up_built_alone_while_the_app_runs
         assert (await client.get("/things/1")).status_code == 200
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == before
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "header"),
+    [
+        (Malformed("m"), 400, None),
+        (Unauthenticated(reason="invalid_request"), 401, 'Bearer error="invalid_request"'),
+        (NotAllowed("f"), 403, None),
+        (NotFound("n"), 404, None),
+        (Refused("r"), 409, None),
+        (Stale("s"), 412, None),
+        (Invalid("i"), 422, None),
+        (UpstreamRefused("u"), 502, None),
+        (DependencyUnavailable("d"), 503, "2"),
+    ],
+)
+def test_each_kind_of_failure_has_its_http_answer(
+    failure: Failure, status: int, header: str | None
+) -> None:
+    answer = answer_failure(failure)
+    assert answer.status_code == status
+    assert json.loads(bytes(answer.body))["error"]["code"] == failure.code
+    named = {401: "www-authenticate", 503: "retry-after"}.get(status)
+    assert (answer.headers.get(named) if named else None) == header

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import exc as sa_exc
 
-from order_command import repository
+from order_command import unit_of_work
 from order_command.domain import Order
 from shared.db import create_engine
 from shared.event_log import log_row
@@ -175,7 +175,7 @@ async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
     alice: Caller,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A create is one statement without a transaction around it: when its event's insert
+    """The order and its event are written together or not at all: when the event's insert
     fails (here: an event id the log holds already), the order's insert must not stay."""
 
     def new_order() -> Order:
@@ -189,10 +189,10 @@ async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
 
     first, second = new_order(), new_order()
     engine = create_engine(orders_db_url)
+    work = unit_of_work.postgres(engine, key_ttl=timedelta(hours=1))
     try:
-        async with engine.connect() as conn:
-            await repository.add(conn, first)
-            await conn.commit()
+        async with work() as written:
+            await written.orders.add(first)
         event_id = await orders_db.fetchval(
             "select event_id from event_log where aggregate_id = $1", first.id
         )
@@ -200,10 +200,9 @@ async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
             "order_command.repository.log_row",
             lambda envelope: {**log_row(envelope), "event_id": event_id},
         )
-        # As OrderService.create runs it: no transaction, each statement commits alone.
-        async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-            with pytest.raises(sa_exc.IntegrityError):
-                await repository.add(conn, second)
+        with pytest.raises(sa_exc.IntegrityError):
+            async with work() as refused:
+                await refused.orders.add(second)
     finally:
         await engine.dispose()
     assert await orders_db.fetchval("select count(*) from orders where id = $1", second.id) == 0

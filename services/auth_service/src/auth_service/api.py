@@ -22,7 +22,7 @@ from auth_service.schemas import (
     UserOut,
 )
 from auth_service.service import AuthService
-from shared.errors import AppError, Unauthorized
+from shared.failures import Malformed, Unauthenticated
 from shared.schemas import COMMON_ERRORS, error_responses
 from shared.security import CurrentUser
 
@@ -33,7 +33,7 @@ _basic = HTTPBasic(auto_error=False, description="Username (or email) and passwo
 M = TypeVar("M", bound=BaseModel)
 
 
-class UnsupportedGrant(AppError):
+class UnsupportedGrant(Malformed):
     code = "unsupported_grant_type"  # RFC 6749's name for it
 
 
@@ -77,9 +77,9 @@ async def token(
     if basic is not None:
         credentials = _checked(Credentials, basic, "username", "password")
         return await auth.login(credentials.username, credentials.password)
-    raise Unauthorized(
+    raise Unauthenticated(
         "Send username and password as a form (OAuth2 password flow) or as HTTP Basic",
-        error="invalid_request",
+        reason="invalid_request",
     )
 
 
@@ -96,7 +96,7 @@ async def service_token(
     if basic is not None:
         client = _checked(ClientCredentials, basic, "client_id", "client_secret")
         return auth.service_token(client.client_id, client.client_secret)
-    raise Unauthorized("Send client_id and client_secret", error="invalid_client")
+    raise Unauthenticated("Send client_id and client_secret", reason="invalid_client")
 
 
 @router.post("/api/v1/login/", response_model=LegacyTokenPair, tags=["seed004"])

@@ -18,9 +18,9 @@ from auth_service.passwords import PasswordHasher
 from auth_service.refresh_rules import StoredRefreshToken, Verdict, judge
 from auth_service.schemas import NewUser, ServiceToken, TokenPair, UserOut
 from auth_service.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
-from shared.errors import Conflict, NotFound, Unauthorized
 from shared.event_log import append_events
 from shared.events import Envelope, Role, UserRegistered
+from shared.failures import NotFound, Refused, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class AuthService:
                 await append_events(conn, event_log, [_registered(user)])
         except IntegrityError as exc:
             field = "username" if "users_username_key" in str(exc.orig) else "email"
-            raise Conflict(f"That {field} is taken", details={"field": field}) from exc
+            raise Refused(f"That {field} is taken", details={"field": field}) from exc
         log.info(
             "user %s registered (%s, %s)",
             user.username,
@@ -94,7 +94,7 @@ class AuthService:
                     row.id,
                     extra={"event": "login.failed", "user_id": str(row.id)},
                 )
-            raise Unauthorized("Wrong username or password", error="invalid_grant")
+            raise Unauthenticated("Wrong username or password", reason="invalid_grant")
         assert row is not None
         if self.hasher.needs_rehash(row.password_hash):
             await self._rehash(row.id, password)
@@ -107,7 +107,7 @@ class AuthService:
         """The client-credentials grant, for the platform's own services."""
         expected = self.service_clients.get(client_id)
         if expected is None or not hmac.compare_digest(expected.encode(), client_secret.encode()):
-            raise Unauthorized("Unknown client or wrong secret", error="invalid_client")
+            raise Unauthenticated("Unknown client or wrong secret", reason="invalid_client")
         service_id = uuid.uuid5(SERVICE_NAMESPACE, client_id)
         return ServiceToken(
             access_token=self.access_tokens.issue(service_id, Role.SERVICE),
@@ -138,7 +138,7 @@ class AuthService:
             if verdict is Verdict.REUSED:
                 await self._revoke_family(conn, stored.family_id, now)
         # Committed above: a reuse revokes the family even though the caller gets a 401.
-        raise Unauthorized(_REFRESH_MESSAGES[verdict], error="invalid_grant")
+        raise Unauthenticated(_REFRESH_MESSAGES[verdict], reason="invalid_grant")
 
     async def logout(self, token: str) -> None:
         """Revoke the token's whole family (RFC 7009: an unknown token is not an error)."""
@@ -175,7 +175,7 @@ class AuthService:
         one given (their email stays theirs). True if one was created."""
         try:
             return await self.register(new, role=Role.ADMIN), True
-        except Conflict:
+        except Refused:
             password_hash = await self.hasher.hash(new.password)
             async with self.engine.begin() as conn:
                 user_id = (
@@ -225,7 +225,7 @@ class AuthService:
             )
         ).first()
         if stored is None:
-            raise Unauthorized("Unknown refresh token", error="invalid_grant")
+            raise Unauthenticated("Unknown refresh token", reason="invalid_grant")
         return stored
 
     async def _revoke_family(self, conn: AsyncConnection, family: uuid.UUID, now: datetime) -> None:

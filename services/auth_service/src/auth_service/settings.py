@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import SecretStr, model_validator
@@ -26,6 +27,23 @@ class AuthSettings(ServiceSettings):
     # The platform's own services, as `name:secret` pairs separated by commas: they get
     # service tokens (role `service`, for /internal/ calls) by the client-credentials grant.
     auth_service_clients: SecretStr = SecretStr("order_query:local-order-query-secret")
+
+    @property
+    def access_ttl(self) -> timedelta:
+        return timedelta(seconds=self.auth_access_token_ttl_seconds)
+
+    @property
+    def refresh_ttl(self) -> timedelta:
+        return timedelta(seconds=self.auth_refresh_token_ttl_seconds)
+
+    def argon2_parameters(self) -> dict[str, int]:
+        """PasswordHasher's keyword arguments."""
+        return {
+            "memory_kib": self.auth_argon2_memory_kib,
+            "time_cost": self.auth_argon2_time_cost,
+            "parallelism": self.auth_argon2_parallelism,
+            "threads": self.auth_hash_threads,
+        }
 
     def service_clients(self) -> dict[str, str]:
         pairs = (p.strip() for p in self.auth_service_clients.get_secret_value().split(","))

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from order_command.domain import Actor, Order
-from order_command.idempotency import Answer, IdempotentRequest
+from order_command.idempotency import IdempotentRequest
 from order_command.schemas import (
     LegacyOrderOut,
     LegacyStatusChange,
@@ -21,7 +21,7 @@ from order_command.schemas import (
 )
 from order_command.service import OrderService
 from shared import seed004
-from shared.errors import AppError
+from shared.failures import Malformed
 from shared.schemas import COMMON_ERRORS, error_responses
 from shared.security import CurrentService, CurrentUser, Principal
 
@@ -57,7 +57,7 @@ def parse_if_match(value: str) -> frozenset[int] | None:
     for tag in tags:
         match = _VERSION_TAG.fullmatch(tag)
         if match is None:
-            raise AppError(
+            raise Malformed(
                 'If-Match must be an order version as its ETag gives it, such as "3", or *'
             )
         versions.add(int(match.group(1) or match.group(2)))
@@ -116,14 +116,15 @@ async def _create(
     if key is not None:
         assert actor.user_id is not None
         request = IdempotentRequest(actor.user_id, key, draft.model_dump_json().encode())
-    answer: Answer = await orders.create(actor, draft, request)
-    body = answer.body
+    created = await orders.create(actor, draft.domain_items(), draft.total_price, request)
+    order = created.order
+    body = OrderOut.of(order).model_dump(mode="json")
     if legacy is not None:  # the caller made it: it is theirs, and so is the name
         body = seed004.order(body, legacy.username)
-    headers = {"ETag": f'"{body["version"]}"', "Location": f"/orders/{body['id']}"}
-    if answer.replayed:
+    headers = {"ETag": f'"{order.version}"', "Location": f"/orders/{order.id}"}
+    if created.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(body, status_code=answer.status_code, headers=headers)
+    return JSONResponse(body, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 @router.post("/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
@@ -152,7 +153,10 @@ async def replace_items(
     response: Response,
 ) -> OrderOut:
     """Replace the items (and so the total) while the order is PENDING."""
-    return _answer(await orders.replace_items(actor, order_id, draft, if_match), response)
+    order = await orders.replace_items(
+        actor, order_id, draft.domain_items(), draft.total_price, if_match
+    )
+    return _answer(order, response)
 
 
 @router.put("/api/v1/orders/{order_id}/", response_model=LegacyOrderOut, tags=["seed004"])
@@ -164,7 +168,9 @@ async def replace_items_v1(
     if_match: IfMatch,
     principal: CurrentUser,
 ) -> JSONResponse:
-    order = await orders.replace_items(actor, order_id, draft, if_match)
+    order = await orders.replace_items(
+        actor, order_id, draft.domain_items(), draft.total_price, if_match
+    )
     return _seed004(order, principal)
 
 

@@ -20,8 +20,9 @@ ADVANCE_QUEUE = consumer_queue(QUEUE_NAME, AdvanceStatus.ROUTING_KEY)
 REPLY_TIMEOUT = 10.0  # seconds for the broker to take the answer
 
 
-def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> None:
-    """`orders` gives the service layer once the app's lifespan has built it."""
+def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> list[str]:
+    """`orders` gives the service layer once the app's lifespan has built it. Returns the
+    queues consumed."""
 
     @broker.subscriber(
         ADVANCE_QUEUE,
@@ -56,3 +57,5 @@ def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> None:
             mandatory=False,
             timeout=REPLY_TIMEOUT,
         )
+
+    return [QUEUE_NAME]

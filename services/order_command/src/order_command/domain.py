@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.errors import Conflict, Unprocessable
+from shared.access import owner_or_admin
 from shared.events import (
     Message,
     OrderCreated,
@@ -22,6 +22,7 @@ from shared.events import (
     OrderStatusChanged,
     OrderUpdated,
 )
+from shared.failures import Invalid, Refused
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
@@ -32,15 +33,14 @@ MAX_NAME = 200
 CENT = Decimal("0.01")
 
 CHAIN = (OrderStatus.PENDING, OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.CANCELED)
-TERMINAL = OrderStatus.CANCELED
 
 
-class InvalidOrder(Unprocessable):
-    """The items or the total are not acceptable (422, saying which)."""
+class InvalidOrder(Invalid):
+    """The items or the total are not acceptable (saying which)."""
 
 
-class TransitionRefused(Conflict):
-    """Not allowed from the order's current state (409, with that state and version)."""
+class TransitionRefused(Refused):
+    """Not allowed from the order's current state (with that state and version)."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Actor:
         return self.user_id is None
 
     def may_touch(self, owner: uuid.UUID) -> bool:
-        return self.is_system or self.is_admin or self.user_id == owner
+        return self.is_system or owner_or_admin(self.user_id, is_admin=self.is_admin, owner=owner)
 
 
 SYSTEM = Actor(user_id=None)
@@ -101,7 +101,7 @@ def check_total(items: tuple[OrderItem, ...], claimed: Decimal | None) -> Decima
 
 def allowed_targets(status: OrderStatus) -> tuple[OrderStatus, ...]:
     """A manual change moves forward along the chain; CANCELED is final."""
-    if status is TERMINAL:
+    if status.is_final:
         return ()
     return CHAIN[CHAIN.index(status) + 1 :]
 
@@ -151,19 +151,14 @@ class Order:
         )
         return replace(order, events=(order.snapshot(),))
 
+    @classmethod
+    def of_created(cls, event: OrderCreated) -> Order:
+        """The order as its `order.created` event says it was made."""
+        return cls(**{name: getattr(event, name) for name in OrderCreated.model_fields})
+
     def snapshot(self) -> OrderCreated:
-        return OrderCreated(
-            id=self.id,
-            user_id=self.user_id,
-            items=self.items,
-            total_price=self.total_price,
-            currency=self.currency,
-            status=self.status,
-            version=self.version,
-            is_deleted=self.is_deleted,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-        )
+        """The whole order as an event: what `order.created` carries."""
+        return OrderCreated(**{name: getattr(self, name) for name in OrderCreated.model_fields})
 
     def change_status(self, target: OrderStatus, *, by: Actor, now: datetime) -> Order:
         if target not in allowed_targets(self.status):

@@ -1,24 +1,28 @@
-"""Idempotency keys: the same key and body replay the first answer; another body is a 422.
+"""Idempotency keys: the same key and body get the first create's order back; another body
+is refused.
 
-The key is claimed inside the create's own transaction, so the order, its event and the
-stored answer commit together. A second request with the key waits on the first's row
-lock, then finds its answer; if the first rolled back, the second claims the key itself.
+A key remembers the order its first request created, not an answer: the replay is that
+order as it was created (read from its log), shaped by the route like any answer. The key
+is claimed inside the create's own transaction, so the order, its event and the key commit
+together. A second request with the key waits on the first's row lock, then finds its
+order; if the first rolled back, the second claims the key itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from order_command.models import idempotency_keys as keys
-from shared.errors import Unprocessable
+from shared.failures import Invalid
 
 
 @dataclass(frozen=True)
@@ -32,61 +36,74 @@ class IdempotentRequest:
         return hashlib.sha256(self.body).digest()
 
 
-@dataclass(frozen=True)
-class Answer:
-    status_code: int
-    body: dict[str, Any]
-    replayed: bool = False
+class KeyReused(Invalid):
+    """The key was first used with another request body."""
 
-
-async def claim(conn: AsyncConnection, request: IdempotentRequest, ttl: timedelta) -> Answer | None:
-    """Claim the key for this request: None if it is ours now, else the first answer."""
-    statement = (
-        insert(keys)
-        .values(
-            user_id=request.user_id,
-            key=request.key,
-            request_hash=request.digest,
-            expires_at=func.now() + ttl,
-        )
-        .on_conflict_do_update(
-            index_elements=[keys.c.user_id, keys.c.key],
-            set_={
-                "request_hash": request.digest,
-                "status_code": None,
-                "response": None,
-                "expires_at": func.now() + ttl,
-            },
-            where=keys.c.expires_at < func.now(),  # an expired key is free again
-        )
-        .returning(keys.c.key)
-    )
-    if (await conn.execute(statement)).first() is not None:
-        return None
-    first = (
-        await conn.execute(
-            select(keys.c.request_hash, keys.c.status_code, keys.c.response).where(
-                keys.c.user_id == request.user_id, keys.c.key == request.key
-            )
-        )
-    ).one()
-    if first.request_hash != request.digest:
-        raise Unprocessable(
+    def __init__(self, request: IdempotentRequest) -> None:
+        super().__init__(
             "This Idempotency-Key was used with another request body",
             details={"idempotency_key": request.key},
         )
-    return Answer(first.status_code, first.response, replayed=True)
 
 
-async def remember(conn: AsyncConnection, request: IdempotentRequest, answer: Answer) -> None:
-    await conn.execute(
-        update(keys)
-        .where(keys.c.user_id == request.user_id, keys.c.key == request.key)
-        .values(status_code=answer.status_code, response=answer.body)
-    )
+class PostgresKeys:
+    """The keys of one unit of work, on its connection."""
+
+    def __init__(self, conn: AsyncConnection, ttl: timedelta) -> None:
+        self.conn = conn
+        self.ttl = ttl
+
+    async def claim(self, request: IdempotentRequest) -> uuid.UUID | None:
+        """Claim the key for this request: None if it is ours now, else the order the first
+        request with it created. KeyReused if the first had another body."""
+        expires_at = func.now() + self.ttl
+        statement = (
+            insert(keys)
+            .values(
+                user_id=request.user_id,
+                key=request.key,
+                request_hash=request.digest,
+                expires_at=expires_at,
+            )
+            .on_conflict_do_update(
+                index_elements=[keys.c.user_id, keys.c.key],
+                set_={"request_hash": request.digest, "order_id": None, "expires_at": expires_at},
+                where=keys.c.expires_at < func.now(),  # an expired key is free again
+            )
+            .returning(keys.c.key)
+        )
+        if (await self.conn.execute(statement)).first() is not None:
+            return None
+        first = (
+            await self.conn.execute(
+                select(keys.c.request_hash, keys.c.order_id).where(
+                    keys.c.user_id == request.user_id, keys.c.key == request.key
+                )
+            )
+        ).one()
+        if first.request_hash != request.digest:
+            raise KeyReused(request)
+        order_id: uuid.UUID = first.order_id
+        return order_id
+
+    async def remember(self, request: IdempotentRequest, order_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            update(keys)
+            .where(keys.c.user_id == request.user_id, keys.c.key == request.key)
+            .values(order_id=order_id)
+        )
 
 
 async def prune(engine: AsyncEngine) -> int:
     async with engine.begin() as conn:
         result = await conn.execute(delete(keys).where(keys.c.expires_at < func.now()))
     return int(result.rowcount or 0)
+
+
+async def prune_every(engine: AsyncEngine, seconds: float = 600) -> None:
+    """Delete expired keys now and then, for as long as the service runs (a failed round
+    waits for the next: an expired key is free again whether or not it is deleted)."""
+    while True:
+        with contextlib.suppress(Exception):
+            await prune(engine)
+        await asyncio.sleep(seconds)

@@ -12,7 +12,6 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
-    SmallInteger,
     String,
     Table,
     Uuid,
@@ -46,8 +45,7 @@ idempotency_keys = Table(
     Column("user_id", Uuid, nullable=False),
     Column("key", String(255), nullable=False),
     Column("request_hash", LargeBinary(32), nullable=False),
-    Column("status_code", SmallInteger),
-    Column("response", JSONB),
+    Column("order_id", Uuid),  # the order its first request created (set in that transaction)
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
     PrimaryKeyConstraint("user_id", "key"),
 )

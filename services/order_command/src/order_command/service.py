@@ -1,5 +1,6 @@
-"""The order service layer: each method is one use case in one transaction (the unit of work
-owns the commit, and the order's events go to the event log inside it)."""
+"""The order service layer: each method is one use case in one unit of work (which owns the
+commit; the order's events go to the event log inside it). No HTTP here: results are domain
+objects, refusals are shared.failures kinds."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from order_command import idempotency, repository
 from order_command.domain import Actor, Order
-from order_command.idempotency import Answer, IdempotentRequest
-from order_command.schemas import OrderDraft, OrderOut
-from shared.errors import NotFound, PreconditionFailed
-from shared.events import OrderStatus
+from order_command.idempotency import IdempotentRequest
+from order_command.unit_of_work import UnitOfWorkFactory
+from shared.events import OrderItem, OrderStatus
+from shared.failures import NotFound, Stale
 
 log = logging.getLogger(__name__)
 
@@ -71,51 +70,61 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Created:
+    """A create's result: the order as it was made, and whether this was a replay of a
+    request already done (an idempotency key seen before)."""
+
+    order: Order
+    replayed: bool = False
+
+
 @dataclass
 class OrderService:
-    engine: AsyncEngine
-    idempotency_ttl: timedelta
-    currency: str = "USD"
+    """Every rule of the use cases, over a unit of work: the routes and the consumer call one
+    method each, and shape its result themselves."""
 
-    def __post_init__(self) -> None:
-        # The same pool, without BEGIN and COMMIT: for a use case that is one statement.
-        self.one_statement = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+    unit_of_work: UnitOfWorkFactory
+    currency: str = "USD"
+    clock: Callable[[], datetime] = _now
 
     async def create(
-        self, actor: Actor, draft: OrderDraft, key: IdempotentRequest | None = None
-    ) -> Answer:
+        self,
+        actor: Actor,
+        items: list[OrderItem],
+        total_price: Decimal | None,
+        key: IdempotentRequest | None = None,
+    ) -> Created:
         assert actor.user_id is not None
         order = Order.create(
             user_id=actor.user_id,
-            items=draft.domain_items(),
-            total_price=draft.total_price,
+            items=items,
+            total_price=total_price,
             currency=self.currency,
-            now=_now(),
+            now=self.clock(),
         )
-        answer = Answer(201, OrderOut.of(order).model_dump(mode="json"))
-        if key is None:
-            async with self.one_statement.connect() as conn:
-                await repository.add(conn, order)
-            _logged(None, order, actor.user_id)
-            return answer
-        async with self.engine.begin() as conn:
-            if first := await idempotency.claim(conn, key, self.idempotency_ttl):
-                return first
-            await idempotency.remember(conn, key, answer)
-            await repository.add(conn, order)  # last: appending to the log holds its turn
+        async with self.unit_of_work() as work:
+            if key is not None:
+                if (first := await work.keys.claim(key)) is not None:
+                    return Created(await work.orders.as_created(first), replayed=True)
+                await work.keys.remember(key, order.id)
+            await work.orders.add(order)  # last: appending to the log holds its turn
         _logged(None, order, actor.user_id)
-        return answer
+        return Created(order)
 
     async def replace_items(
-        self, actor: Actor, order_id: uuid.UUID, draft: OrderDraft, if_match: Versions
+        self,
+        actor: Actor,
+        order_id: uuid.UUID,
+        items: list[OrderItem],
+        total_price: Decimal | None,
+        if_match: Versions,
     ) -> Order:
         return await self._change(
             actor,
             order_id,
             if_match,
-            lambda order: order.replace_items(
-                draft.domain_items(), draft.total_price, now=_now(), by=actor
-            ),
+            lambda order: order.replace_items(items, total_price, now=self.clock(), by=actor),
         )
 
     async def change_status(
@@ -129,37 +138,37 @@ class OrderService:
             actor,
             order_id,
             if_match,
-            lambda order: order.change_status(status, by=actor, now=_now()),
+            lambda order: order.change_status(status, by=actor, now=self.clock()),
         )
 
     async def delete(self, actor: Actor, order_id: uuid.UUID, if_match: Versions) -> Order:
         return await self._change(
-            actor, order_id, if_match, lambda order: order.delete(by=actor, now=_now())
+            actor, order_id, if_match, lambda order: order.delete(by=actor, now=self.clock())
         )
 
     async def advance(self, order_id: uuid.UUID, expected: OrderStatus) -> Order | None:
         """The status worker's timer fired. None: nothing to do (stale timer, or no order)."""
-        async with self.engine.begin() as conn:
-            order = await repository.get(conn, order_id, lock=True)
-            changed = order.advance(expected, now=_now()) if order else None
+        async with self.unit_of_work() as work:
+            order = await work.orders.get(order_id, lock=True)
+            changed = order.advance(expected, now=self.clock()) if order else None
             if order is not None and changed is not None:
-                await repository.save(conn, changed, was=order.version)
+                await work.orders.save(changed, was=order.version)
         if order is not None and changed is not None:
             _logged(order, changed, None)
         return changed
 
     async def read(self, order_id: uuid.UUID) -> Order:
         """The internal read the query side repairs from: deleted orders included."""
-        async with self.engine.connect() as conn:
-            order = await repository.get(conn, order_id)
+        async with self.unit_of_work() as work:
+            order = await work.orders.get(order_id)
         if order is None:
             raise NotFound("No such order")
         return order
 
     async def page(self, after: uuid.UUID | None, limit: int) -> list[Order]:
         """Every order in id order, for the query side's rebuild."""
-        async with self.engine.connect() as conn:
-            return await repository.page(conn, after, limit)
+        async with self.unit_of_work() as work:
+            return await work.orders.page(after, limit)
 
     async def _change(
         self,
@@ -169,16 +178,16 @@ class OrderService:
         change: Callable[[Order], Order],
     ) -> Order:
         """Lock the row, so concurrent writers take turns and none loses an update."""
-        async with self.engine.begin() as conn:
-            order = await repository.get(conn, order_id, lock=True)
+        async with self.unit_of_work() as work:
+            order = await work.orders.get(order_id, lock=True)
             if order is None or order.is_deleted or not actor.may_touch(order.user_id):
                 raise NotFound("No such order")  # another user's order does not exist for you
             if if_match is not None and order.version not in if_match:
-                raise PreconditionFailed(
+                raise Stale(
                     "The order has changed since that version",
                     details={"version": order.version, "status": order.status.value},
                 )
             changed = change(order)
-            await repository.save(conn, changed, was=order.version)
+            await work.orders.save(changed, was=order.version)
         _logged(order, changed, actor.user_id)
         return changed

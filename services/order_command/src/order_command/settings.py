@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field, SecretStr
 
 from shared.settings import ServiceSettings
@@ -18,3 +20,7 @@ class OrderCommandSettings(ServiceSettings):
     # The shop's currency (ISO 4217): every new order is priced in it.
     order_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     order_command_db_pool_size: int = 5
+
+    @property
+    def idempotency_key_ttl(self) -> timedelta:
+        return timedelta(seconds=self.idempotency_key_ttl_seconds)

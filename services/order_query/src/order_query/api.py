@@ -20,7 +20,7 @@ from order_query.schemas import (
     OrderOut,
 )
 from shared import seed004
-from shared.errors import Unprocessable
+from shared.failures import Invalid
 from shared.schemas import COMMON_ERRORS, error_responses
 from shared.security import CurrentUser, Principal
 
@@ -120,9 +120,7 @@ async def list_user_orders(
 ) -> Response:
     """One user's orders: that user or an admin only."""
     if params.user_id is not None and params.user_id != user_id:
-        raise Unprocessable(
-            "The query's user_id is not the path's", details={"user_id": str(user_id)}
-        )
+        raise Invalid("The query's user_id is not the path's", details={"user_id": str(user_id)})
     return _list_response(await _page(queries, principal, params, str(user_id)))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from shared.errors import NotFound
+from shared.failures import NotFound
 
 ASSETS = Path(__file__).with_name("board")
 TYPES = {"board.js": "text/javascript; charset=utf-8", "board.css": "text/css; charset=utf-8"}

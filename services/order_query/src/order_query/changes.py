@@ -120,7 +120,7 @@ class ChangeFeed:
                     for subscription in list(self.subscribers):
                         subscription.offer(change)
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -10,7 +10,7 @@ import sys
 import httpx
 
 from order_query import consumers
-from order_query.main import connect_auth, connect_command_side, connect_redis
+from order_query.connections import connect_auth, connect_command_side, connect_redis
 from order_query.rebuild import RebuildRunning, rebuild
 from order_query.settings import OrderQuerySettings
 from shared import dead_letter_cli, dead_letters

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from shared.errors import AppError, DependencyUnavailable
+from shared.failures import DependencyUnavailable, UpstreamRefused
 
 # What order_command answers when it is there but cannot serve (its database is down, say):
 # wait and try again. Any other unexpected answer is a fault of ours (a service token it
@@ -24,12 +24,9 @@ class TokenSource(Protocol):
     async def headers(self) -> dict[str, str]: ...
 
 
-class CommandSideRefused(AppError):
+class CommandSideRefused(UpstreamRefused):
     """The service answered, but not as it should: a consumer does not wait this out (the
     message goes to the dead-letter queue after its deliveries), a read answers 502."""
-
-    status_code = 502
-    code = "bad_gateway"
 
 
 class InternalApi:

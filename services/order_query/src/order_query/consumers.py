@@ -74,8 +74,9 @@ class Projector:
         return outcome
 
 
-def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> None:
-    """`projector` gives the projector once the app's lifespan has built it."""
+def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> list[str]:
+    """`projector` gives the projector once the app's lifespan has built it. Returns the
+    queues consumed."""
 
     @broker.subscriber(
         consumer_queue(ORDERS_QUEUE, "order.*"),
@@ -98,3 +99,5 @@ def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> None:
     @wait_out_faults
     async def on_user_registered(event: Envelope[UserRegistered]) -> None:
         await projector().projection.add_user(event.payload.model_dump(mode="json"))
+
+    return [ORDERS_QUEUE, USERS_QUEUE]

@@ -14,8 +14,8 @@ from typing import Any
 
 from order_query.command_side import CommandSide
 from order_query.projection import Projection, index_key
-from shared.errors import AppError, NotFound
 from shared.events import OrderStatus
+from shared.failures import Malformed, NotFound
 from shared.security import Principal
 
 SCAN_MOST = 5_000  # ids one page looks at, at most (a total filter may pass over many)
@@ -49,8 +49,7 @@ class Cursor:
     order_id: str
 
 
-class BadCursor(AppError):
-    status_code = 400
+class BadCursor(Malformed):
     code = "bad_cursor"
 
 
@@ -92,7 +91,7 @@ class OrderQueries:
         if raw is None:
             raise NotFound("No such order")
         order = json.loads(raw)
-        if order["is_deleted"] or not _may_see(principal, order["user_id"]):
+        if order["is_deleted"] or not principal.may_see(order["user_id"]):
             raise NotFound("No such order")
         return raw
 
@@ -122,7 +121,7 @@ class OrderQueries:
     ) -> Page:
         """A page of orders, newest first. A user sees their own; an admin may name a user,
         or sees everybody's."""
-        if user_id is not None and not _may_see(principal, user_id):
+        if user_id is not None and not principal.may_see(user_id):
             raise NotFound("No such user")  # another user's list does not exist for you
         if user_id is None and not principal.is_admin:
             user_id = str(principal.user_id)
@@ -145,7 +144,3 @@ class OrderQueries:
             key, high, low, limit, start, total=filters.total_bounds(), most=SCAN_MOST
         )
         return Page(items, encode_cursor(Cursor(*end)) if end else None)
-
-
-def _may_see(principal: Principal, owner: str) -> bool:
-    return principal.is_admin or str(principal.user_id) == owner

@@ -64,13 +64,6 @@ def _event(kind: str, event_id: str, data: bytes) -> bytes:
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), kind.encode(), data)
 
 
-def _visible_to(principal: Principal) -> Any:
-    user_id = str(principal.user_id)
-    if principal.is_admin:
-        return lambda order: True
-    return lambda order: order["user_id"] == user_id
-
-
 async def _snapshot(queries: OrderQueries, principal: Principal) -> list[dict[str, Any]]:
     page = await queries.orders(
         principal, user_id=None, filters=Filters(), limit=SNAPSHOT_SIZE, cursor=None
@@ -82,7 +75,9 @@ async def _snapshot(queries: OrderQueries, principal: Principal) -> list[dict[st
 async def events(
     feed: ChangeFeed, queries: OrderQueries, principal: Principal, last_event_id: str | None
 ) -> AsyncIterator[bytes]:
-    visible = _visible_to(principal)
+    def visible(order: dict[str, Any]) -> bool:
+        return principal.may_see(order["user_id"])
+
     subscription = await feed.subscribe(visible)  # first: nothing written from now is missed
     try:
         yield b"retry: %d\n\n" % RETRY_MS

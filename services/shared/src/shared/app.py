@@ -24,8 +24,19 @@ from prometheus_client import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import faults
-from shared.errors import AppError, error_body
-from shared.http_edge import BodyLimit, CatchAll
+from shared.failures import (
+    DependencyUnavailable,
+    Failure,
+    Invalid,
+    Malformed,
+    NotAllowed,
+    NotFound,
+    Refused,
+    Stale,
+    Unauthenticated,
+    UpstreamRefused,
+)
+from shared.http_edge import BodyLimit, CatchAll, error_body
 from shared.metrics import HttpMetrics, MetricsMiddleware
 from shared.requests import RequestIdMiddleware
 from shared.telemetry import spans_recorded
@@ -41,6 +52,20 @@ ReadinessCheck = Callable[[], Awaitable[object]]
 # them to `app.state.metric_refreshers`. One that fails or hangs leaves its gauges as they were.
 MetricRefresher = Callable[[], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+# Each kind of failure's HTTP status: the one place the domain's words become HTTP's.
+HTTP_STATUS: dict[type[Failure], int] = {
+    Malformed: 400,
+    Unauthenticated: 401,
+    NotAllowed: 403,
+    NotFound: 404,
+    Refused: 409,
+    Stale: 412,
+    Invalid: 422,
+    UpstreamRefused: 502,
+    DependencyUnavailable: 503,
+}
+RETRY_AFTER = {"Retry-After": "2"}  # seconds: a dependency that is away is usually back soon
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -66,6 +91,7 @@ def create_app(
     description: str = "",
     body_limit: int = BODY_LIMIT,
     drivers: Sequence[faults.DriverFaults] = (),
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """Build a service's app. Its lifespan puts readiness checks in `app.state.readiness`.
 
@@ -87,7 +113,7 @@ def create_app(
     faults.recognise(*drivers)  # before the handlers: they are registered per error class
     app.state.readiness = {}
     app.state.metric_refreshers = []
-    registry = CollectorRegistry()
+    registry = registry or CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU, open files
     app.state.metrics_registry = registry
     _add_error_handlers(app)
@@ -179,13 +205,9 @@ def _probes(registry: CollectorRegistry) -> APIRouter:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(AppError)
-    async def app_error(_: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details),
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
+    @app.exception_handler(Failure)
+    async def failure(_: Request, exc: Failure) -> JSONResponse:
+        return answer_failure(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -216,13 +238,29 @@ def _add_error_handlers(app: FastAPI) -> None:
                 "dependency_unavailable", "A dependency of this service is down; try again shortly"
             ),
             status_code=503,
-            headers={"Retry-After": "2"},
+            headers=RETRY_AFTER,
         )
 
     # Registered per class (the service's drivers', shared.faults.recognise), so each is
     # answered by the app: a 503 when it means a dependency is away, else a 500.
     for error in (*faults.WRAPPERS, *faults.UNAVAILABLE):
         app.add_exception_handler(error, dependency_error)
+
+
+def answer_failure(failure: Failure) -> JSONResponse:
+    """A failure as its HTTP answer: the status its kind maps to, the JSON error body, and
+    the headers HTTP asks for with that status."""
+    status = next(HTTP_STATUS[kind] for kind in type(failure).__mro__ if kind in HTTP_STATUS)
+    headers: dict[str, str] | None = None
+    if isinstance(failure, Unauthenticated):
+        headers = {"WWW-Authenticate": f'Bearer error="{failure.reason}"'}
+    elif isinstance(failure, DependencyUnavailable):
+        headers = RETRY_AFTER
+    return JSONResponse(
+        error_body(failure.code, failure.message, failure.details),
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _internal_error(request: Request, exc: BaseException) -> JSONResponse:

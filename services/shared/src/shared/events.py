@@ -26,6 +26,11 @@ class OrderStatus(StrEnum):
     SHIPPED = "SHIPPED"
     CANCELED = "CANCELED"
 
+    @property
+    def is_final(self) -> bool:
+        """No status follows it: no change and no timer moves an order on from it."""
+        return self is OrderStatus.CANCELED
+
 
 def lenient_status(value: Any) -> Any:
     """A status as people type it: any case, and seed004's British `cancelled`."""
@@ -69,6 +74,8 @@ class OrderItem(BaseModel):
 
 
 class UserRegistered(Message):
+    """A user signed up (or an admin was made from the command line)."""
+
     EXCHANGE = "auth.events"
     ROUTING_KEY = "user.registered"
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
-from shared.errors import DependencyUnavailable
+from shared.failures import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 

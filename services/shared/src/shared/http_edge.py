@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.errors import error_body
-
 log = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The one shape of every error answer, from any layer: `{error: {code, message,
+    details}}`."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
 
 _INTERNAL = json.dumps(error_body("internal_error", "Internal error")).encode()
 

@@ -19,8 +19,9 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from shared.errors import DependencyUnavailable, Forbidden, Unauthorized
+from shared.access import owner_or_admin
 from shared.events import Role
+from shared.failures import DependencyUnavailable, NotAllowed, Unauthenticated
 
 ALGORITHMS = ["EdDSA"]
 
@@ -36,6 +37,9 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    def may_see(self, owner: uuid.UUID | str) -> bool:
+        return owner_or_admin(self.user_id, is_admin=self.is_admin, owner=owner)
 
     @property
     def is_service(self) -> bool:
@@ -137,13 +141,13 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthorized("The token is malformed") from exc
+            raise Unauthenticated("The token is malformed") from exc
         if header.get("alg") not in ALGORITHMS:
-            raise Unauthorized("The token's algorithm is not accepted")
+            raise Unauthenticated("The token's algorithm is not accepted")
         kid = header.get("kid")
         key = await self.keys.key(kid) if isinstance(kid, str) else None
         if key is None:
-            raise Unauthorized("The token was signed by an unknown key")
+            raise Unauthenticated("The token was signed by an unknown key")
         try:
             claims = jwt.decode(
                 token,
@@ -154,11 +158,11 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "jti"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("The token has expired") from exc
+            raise Unauthenticated("The token has expired") from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized("The token is not valid") from exc
+            raise Unauthenticated("The token is not valid") from exc
         if claims.get("typ") != "access":
-            raise Unauthorized("This is not an access token")
+            raise Unauthenticated("This is not an access token")
         try:
             expires = float(claims["exp"])
             name = claims.get("preferred_username")
@@ -171,7 +175,7 @@ class TokenVerifier:
             )
             return principal, expires
         except (KeyError, ValueError) as exc:
-            raise Unauthorized("The token's claims are not valid") from exc
+            raise Unauthenticated("The token's claims are not valid") from exc
 
 
 # The OAuth2 password flow, as the OpenAPI documents declare it: the docs page's "Authorize"
@@ -185,7 +189,7 @@ _bearer = OAuth2PasswordBearer(
 
 async def _verified(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
     if token is None:
-        raise Unauthorized("Not authenticated", error="invalid_request")
+        raise Unauthenticated("Not authenticated", reason="invalid_request")
     verifier: TokenVerifier = request.app.state.verifier
     return await verifier.verify(token)
 
@@ -194,14 +198,14 @@ async def current_user(principal: Annotated[Principal, Depends(_verified)]) -> P
     """A user or an admin. A service token acts for no user: it is refused here, so it opens
     /internal/ routes only (DESIGN.md)."""
     if principal.is_service:
-        raise Forbidden("A service token is accepted on /internal/ routes only")
+        raise NotAllowed("A service token is accepted on /internal/ routes only")
     return principal
 
 
 async def current_service(principal: Annotated[Principal, Depends(_verified)]) -> Principal:
     """Another service of the platform, calling an /internal/ route."""
     if not principal.is_service:
-        raise Forbidden("Only the platform's services may call /internal/ routes")
+        raise NotAllowed("Only the platform's services may call /internal/ routes")
     return principal
 
 

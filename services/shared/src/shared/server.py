@@ -11,7 +11,7 @@ from types import FrameType
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from shared.errors import error_body
+from shared.http_edge import error_body
 from shared.telemetry import setup_telemetry
 
 _BAD_REQUEST = json.dumps(

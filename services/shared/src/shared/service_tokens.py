@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from shared.errors import DependencyUnavailable
+from shared.failures import DependencyUnavailable
 
 
 class ServiceTokens:

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT = 10.0  # seconds for the broker's confirm; then the handler tries again
 
 
-def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetrics) -> None:
+def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetrics) -> list[str]:
+    """Returns the queues consumed."""
     # FastStream applies a publisher's `timeout` and `reply_to` only to what a handler
     # returns, not to `publish()`: each call below passes them itself.
     set_timer = broker.publisher(
@@ -105,3 +106,5 @@ def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetri
                 result.order_id,
                 result.expected_status.value,
             )
+
+    return list(topology.consumed)

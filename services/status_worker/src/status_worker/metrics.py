@@ -8,7 +8,7 @@ its own `fired`.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.events import AdvanceStatusResult
 
@@ -34,9 +34,15 @@ class TimerMetrics:
             registry=None,
         )
 
+        self.waiting = Gauge(
+            "timers_waiting",
+            "Timers set and not yet due: messages in the wait queue",
+            registry=None,
+        )
+
     def register(self, registry: CollectorRegistry) -> None:
-        for counter in (self.scheduled, self.fired, self.applied, self.stale):
-            registry.register(counter)
+        for metric in (self.scheduled, self.fired, self.applied, self.stale, self.waiting):
+            registry.register(metric)
 
     def count(self, result: AdvanceStatusResult) -> None:
         (self.applied if result.applied else self.stale).inc()

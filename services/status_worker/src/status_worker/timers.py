@@ -19,7 +19,6 @@ from shared.events import (
 
 OrderEvent = Envelope[OrderCreated] | Envelope[OrderStatusChanged]
 
-FINAL_STATUSES = frozenset({OrderStatus.CANCELED})
 # Timer ids derive from the id of the event that set them: a redelivered event sets a timer
 # with the same id, so a duplicate is recognisable all the way to order_command's logs.
 TIMER_IDS = uuid.UUID("5b0e7d1c-2f0a-4a51-9d83-6f2d9c1e7a40")
@@ -33,7 +32,7 @@ def status_after(event: OrderEvent) -> OrderStatus:
 def timer_for(event: OrderEvent) -> Envelope[AdvanceStatus] | None:
     """The timer `event` sets, or None when the order is in a final status."""
     status = status_after(event)
-    if status in FINAL_STATUSES:
+    if status.is_final:
         return None
     command = AdvanceStatus(order_id=event.aggregate_id, expected_status=status)
     timer = Envelope.wrap(command, aggregate_id=event.aggregate_id, version=event.version)

@@ -5,6 +5,7 @@ position for catch-up and rebuilds (docs/event-log.md)."""
 from shared.event_log.catch_up import EventPage, LoggedEvent, catch_up_router
 from shared.event_log.metrics import BacklogMetrics, RelayMetrics
 from shared.event_log.relay import LogRelay
+from shared.event_log.serving import EventLogMetrics, serve_event_log
 from shared.event_log.table import (
     NOTIFY_CHANNEL,
     append_events,
@@ -16,6 +17,7 @@ from shared.event_log.table import (
 __all__ = [
     "NOTIFY_CHANNEL",
     "BacklogMetrics",
+    "EventLogMetrics",
     "EventPage",
     "LogRelay",
     "LoggedEvent",
@@ -24,5 +26,6 @@ __all__ = [
     "catch_up_router",
     "event_log_table",
     "log_row",
+    "serve_event_log",
     "unpublished_table",
 ]
