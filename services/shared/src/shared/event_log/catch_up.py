@@ -1,8 +1,9 @@
 """Catch-up reads of a service's event log, for the other services: `GET /internal/events`.
 
 A reader asks for the events after the last position it has seen and gets them in position
-order, with the position to ask after next. What it reads is always a prefix of the log (see
-migration.py), so asking again from `next` never misses an event, whoever is writing.
+order, with the position to ask after next. It reads only up to the log's horizon, below
+which every position is final (migration.py), so what it reads is always a prefix of the log
+and asking again from `next` never misses an event, whoever is writing.
 
 The page is built as JSON by Postgres (`json_agg` of the rows): a rebuild reads the whole log
 through here, and serialising each event in Python would cost more than the query.
@@ -27,7 +28,7 @@ _PAGE = text(
     """
     select coalesce(json_agg(e order by e.position), '[]')::text as events,
            max(e.position) as last,
-           (select coalesce(max(position), 0) from event_log) as head
+           :horizon as head
     from (
         select position, event_id, type, schema_version,
                -- ISO 8601 in UTC as the envelopes write it: microseconds only when there are any
@@ -36,7 +37,8 @@ _PAGE = text(
                    then 'YYYY-MM-DD"T"HH24:MI:SS"Z"' else 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' end)
                    as occurred_at,
                aggregate_id, version, payload, actor
-        from event_log where position > :after order by position limit :limit
+        from event_log where position > :after and position <= :horizon
+        order by position limit :limit
     ) e
     """
 )
@@ -63,10 +65,17 @@ class EventPage(BaseModel):
     head: int = Field(description="The log's last position when this page was read")
 
 
+_HORIZON = text("select event_log_horizon()")
+
+
 async def read_page(engine: AsyncEngine, after: int, limit: int) -> bytes:
-    """The page of events after `after`, as the JSON of an EventPage."""
+    """The page of events after `after`, up to the log's horizon (every position up to it
+    is final: migration.py), as the JSON of an EventPage. Two statements: the page's
+    snapshot must be taken after the horizon's wait."""
     async with engine.connect() as conn:
-        row = (await conn.execute(_PAGE, {"after": after, "limit": limit})).one()
+        horizon = (await conn.execute(_HORIZON)).scalar_one()
+        values = {"after": after, "limit": limit, "horizon": horizon}
+        row = (await conn.execute(_PAGE, values)).one()
     last = row.last if row.last is not None else after
     return b'{"next":%d,"head":%d,"events":%s}' % (last, row.head, row.events.encode())
 

@@ -3,6 +3,9 @@
 Frozen: each function is one migration's content, called by a revision of each service. A
 later change is a new function here and a new revision in each service, never an edit.
 
+(The first version, below: writers took the lock exclusively. share_the_append_lock, the
+current one, makes it shared for writers and exclusive for an instant for readers.)
+
 Why a trigger hands out positions: a reader catching up asks for the events after the last
 position it saw, so a position must never become visible after a greater one has been read.
 A sequence alone does not give that (two writers draw 5 and 6, and 6 commits first). So the
@@ -20,6 +23,21 @@ PUBLIC has no such grants, for roles set up apart from the owner.
 from __future__ import annotations
 
 from alembic import op
+
+
+def _append_function(create: str, lock: str) -> str:
+    """The trigger function that draws a position, holding the append lock (8315001: a key
+    no other lock of the database uses) by `lock`, to the commit."""
+    # Two constants of this module, never input.
+    return f"""
+        {create} function event_log_append() returns trigger language plpgsql as $$
+        begin
+            perform {lock}(8315001);
+            new.position := nextval('event_log_position');
+            insert into unpublished_events (position) values (new.position);
+            return new;
+        end $$
+        """  # noqa: S608
 
 
 def create_event_log() -> None:
@@ -51,19 +69,7 @@ def create_event_log() -> None:
         )
         """
     )
-    # 8315001: the advisory lock's key for "appending to the event log", a constant no other
-    # lock of the database uses.
-    op.execute(
-        """
-        create function event_log_append() returns trigger language plpgsql as $$
-        begin
-            perform pg_advisory_xact_lock(8315001);
-            new.position := nextval('event_log_position');
-            insert into unpublished_events (position) values (new.position);
-            return new;
-        end $$
-        """
-    )
+    op.execute(_append_function("create", "pg_advisory_xact_lock"))
     op.execute(
         "create trigger event_log_append before insert on event_log "
         "for each row execute function event_log_append()"
@@ -131,3 +137,34 @@ def move_outbox_into_log() -> None:
 def drop_outbox() -> None:
     op.execute("drop table outbox")  # its notify trigger goes with it
     op.execute("drop function outbox_notify()")
+
+
+def share_the_append_lock() -> None:
+    """Writers hold the append lock shared, so they no longer take turns: their commits
+    overlap (and share their WAL flushes). A reader takes it exclusively for an instant,
+    through `event_log_horizon()`: that waits out every writer between its draw and its
+    commit, so every position up to the horizon is final, and a reader reads only up to it."""
+    op.execute(_append_function("create or replace", "pg_advisory_xact_lock_shared"))
+    # Session-level, released before the function returns: the reader's own transaction
+    # holds nothing, and the page it reads next (another statement: a snapshot taken after
+    # the wait) keeps no writer waiting.
+    op.execute(
+        """
+        create function event_log_horizon() returns bigint language plpgsql as $$
+        declare
+            horizon bigint;
+        begin
+            perform pg_advisory_lock(8315001);
+            select case when is_called then last_value else 0 end into horizon
+                from event_log_position;
+            perform pg_advisory_unlock(8315001);
+            return horizon;
+        end $$
+        """
+    )
+
+
+def take_turns_to_append() -> None:
+    """share_the_append_lock undone: writers take the lock exclusively again."""
+    op.execute("drop function event_log_horizon()")
+    op.execute(_append_function("create or replace", "pg_advisory_xact_lock"))

@@ -2,7 +2,8 @@
 the one way events are appended to it.
 
 `event_log` holds every event for good: one row each, its `position` handed out by a trigger
-in commit order (a global position that only grows), unique per `(aggregate_id, version)`.
+(a global position that only grows; a reader reads up to the log's horizon, below which
+every position is final), unique per `(aggregate_id, version)`.
 `unpublished_events` is the relay's bookkeeping: the positions the broker has not confirmed
 yet, written by the same trigger, deleted once confirmed.
 """
@@ -89,6 +90,6 @@ async def append_events(
     conn: AsyncConnection, table: Table, envelopes: list[Envelope[Any]]
 ) -> None:
     """Append in the caller's transaction. Append last in a transaction: from the append to
-    the commit, other writers of the log wait (positions are handed out in commit order)."""
+    the commit, a reader asking for the log's horizon waits for this writer."""
     if envelopes:
         await conn.execute(insert(table), [log_row(envelope) for envelope in envelopes])
