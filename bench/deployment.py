@@ -28,7 +28,7 @@ from bench import processes
 from bench.processes import Child, Children, wait_until_ok
 from deploy.stack import gateway
 from deploy.stack.config import Service, load_env, load_processes
-from tests.support.databases import drop_database
+from deploy.stack.databases import drop_database
 
 HOST = "127.0.0.1"
 GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_PORT = range(

@@ -30,7 +30,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from bench.report import Section, table
 from deploy.stack.config import ROOT, load_env
-from tests.support.databases import drop_database
+from deploy.stack.databases import drop_database
 
 from order_query.projection import Projection, prefix
 from shared.db import asyncpg_dsn

@@ -1,6 +1,6 @@
 """Benchmark `timers`: 100,000 orders' timers waiting at once, then all coming due.
 
-Each path runs on a fresh RabbitMQ node of the benchmark's own (tests/support/rabbit_node.py:
+Each path runs on a fresh RabbitMQ node of the benchmark's own (deploy/stack/rabbit_node.py:
 its own ports and data under .run/bench/, no plugins), so nothing else's queues or memory are in
 the figures and the machine's RabbitMQ is not touched:
 
@@ -39,7 +39,7 @@ from bench import processes
 from bench.machine import group_cpu_seconds
 from bench.measure import percentile
 from bench.report import Section, table
-from tests.support.rabbit_node import RabbitNode, free_port
+from deploy.stack.rabbit_node import RabbitNode, free_port
 
 from shared.broker import build_broker
 from shared.events import AdvanceStatus, Envelope, OrderStatus

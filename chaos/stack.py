@@ -19,11 +19,11 @@ from typing import Any
 
 import asyncpg
 from deploy.stack.config import PORT_STRIDE, ROOT, load_env
+from deploy.stack.databases import drop_database
+from deploy.stack.rabbit_node import RabbitNode
+from deploy.stack.redis_server import private_redis
 from redis.asyncio import Redis
 from sqlalchemy import make_url
-from tests.support.databases import drop_database
-from tests.support.rabbit_node import RabbitNode
-from tests.support.redis_server import private_redis
 
 from shared.db import asyncpg_dsn
 

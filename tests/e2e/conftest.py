@@ -31,6 +31,8 @@ import httpx
 import pytest
 from deploy.stack import gateway, servers
 from deploy.stack.config import load_env, load_processes
+from deploy.stack.databases import drop_database
+from deploy.stack.redis_server import private_redis
 
 from order_query.consumers import ORDERS_QUEUE, USERS_QUEUE
 from shared.topology import consumer_queue
@@ -45,11 +47,9 @@ from tests.e2e.stacks import (
     stack_env,
     tail,
 )
-from tests.support.databases import drop_database
 from tests.support.factories import user_body
 from tests.support.otlp import span_receiver
 from tests.support.rabbit import purge
-from tests.support.redis_server import private_redis
 from tests.support.servers import Servers
 from tests.support.vhosts import own_vhost
 

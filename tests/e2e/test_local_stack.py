@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.e2e.stacks import ROOT, free_port, port_in_use, tail
+from tests.support.waiting import wait_until
 
 STACK = ROOT / "deploy" / "local_stack.py"
 # A service that answers 200 to any GET (its /readyz too), on the port its setting names.
@@ -57,12 +58,7 @@ class Stack:
 
 
 def _wait(condition: Any, what: str, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, (
-            f"{what} did not happen within {timeout} s:\n{tail(log)}"
-        )
-        time.sleep(0.1)
+    wait_until(condition, timeout=timeout, interval=0.1, what=what, detail=lambda: tail(log))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
+from deploy.stack.databases import fresh_database
 from fastapi import FastAPI
 
 from auth_service.cli import MIGRATIONS as AUTH_MIGRATIONS
@@ -20,7 +21,6 @@ from order_command.cli import MIGRATIONS
 from order_command.main import create_app
 from order_command.settings import OrderCommandSettings
 from shared.events import Role
-from tests.support.databases import fresh_database
 from tests.support.servers import Servers
 from tests.support.tokens import TEST_KEYS, Caller
 

@@ -31,3 +31,20 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {timeout} s; last: {last!r}")
         await asyncio.sleep(interval)
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "the condition",
+    detail: Callable[[], str] = str,
+) -> None:
+    """`eventually` for a test that is not async: `condition` polled until it holds; after
+    `timeout`, fail saying `what` and `detail()` (a log's tail, say)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s:\n{detail()}")
+        time.sleep(interval)

@@ -83,8 +83,19 @@ async def test_a_burst_of_logins_does_not_stall_other_requests(
 ) -> None:
     """Hashing runs on threads: a cheap request started after 20 logins finishes before them."""
     form = {"username": registered["username"], "password": registered["password"]}
-    logins = [asyncio.create_task(client.post("/auth/token", data=form)) for _ in range(20)]
-    await asyncio.sleep(0)  # let the logins start
+    sent = asyncio.Semaphore(0)
+
+    async def on_request(request: httpx.Request) -> None:
+        sent.release()
+
+    client.event_hooks["request"].append(on_request)
+    try:
+        logins = [asyncio.create_task(client.post("/auth/token", data=form)) for _ in range(20)]
+        async with asyncio.timeout(10):  # every login on its way before the cheap request
+            for _ in logins:
+                await sent.acquire()
+    finally:
+        client.event_hooks["request"].remove(on_request)
     cheap = await client.get("/auth/.well-known/jwks.json")
     assert cheap.status_code == 200
     still_hashing = sum(not task.done() for task in logins)

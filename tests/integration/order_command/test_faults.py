@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from deploy.stack.databases import fresh_database
 from sqlalchemy import make_url
 
 from order_command.cli import MIGRATIONS
@@ -28,7 +29,6 @@ from order_command.main import create_app
 from order_command.settings import OrderCommandSettings
 from shared.db import asyncpg_dsn
 from tests.integration.order_command.conftest import make_settings, order_body
-from tests.support.databases import fresh_database
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
 from tests.support.tcp_proxy import TcpProxy

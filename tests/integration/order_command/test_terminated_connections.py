@@ -14,13 +14,13 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from deploy.stack.databases import fresh_database
 from sqlalchemy import make_url
 
 from order_command.cli import MIGRATIONS
 from order_command.main import create_app
 from shared.db import asyncpg_dsn
 from tests.integration.order_command.conftest import make_settings, order_body
-from tests.support.databases import fresh_database
 from tests.support.servers import Servers
 from tests.support.tokens import TEST_KEYS, Caller
 from tests.support.waiting import eventually

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from deploy.stack.databases import fresh_database
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,7 +23,6 @@ from shared.db import asyncpg_dsn, create_engine
 from shared.event_log import LogRelay, append_events
 from shared.event_log.catch_up import read_page
 from shared.events import Envelope, Role, UserRegistered
-from tests.support.databases import fresh_database
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
 from tests.support.tcp_proxy import TcpProxy

@@ -7,9 +7,10 @@ import asyncio
 import threading
 import time
 
+from deploy.stack.databases import drop_database, fresh_database
+
 from auth_service.cli import MIGRATIONS
 from shared.migrations import ensure_database, upgrade, wait_until_migrated
-from tests.support.databases import drop_database, fresh_database
 from tests.support.servers import Servers
 
 

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from deploy.stack.databases import fresh_database
 
 from auth_service.cli import MIGRATIONS
 from shared.db import asyncpg_dsn
-from tests.support.databases import fresh_database
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
 from tests.support.waiting import eventually

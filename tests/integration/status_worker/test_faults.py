@@ -12,6 +12,8 @@ from pathlib import Path
 import aio_pika
 import pytest
 from asgi_lifespan import LifespanManager
+from deploy.stack.databases import fresh_database
+from deploy.stack.rabbit_node import RabbitNode
 from tests.integration.conftest import make_settings
 from tests.integration.status_worker.conftest import (
     INTERVAL,
@@ -23,8 +25,6 @@ from tests.integration.status_worker.conftest import (
     until_worker_consumes,
     worker_settings,
 )
-from tests.support.databases import fresh_database
-from tests.support.rabbit_node import RabbitNode
 from tests.support.servers import Servers
 from tests.support.tokens import TEST_KEYS
 from tests.support.waiting import eventually

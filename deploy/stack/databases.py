@@ -1,4 +1,5 @@
-"""Fresh databases for a test session, migrated by a service's own Alembic history."""
+"""Fresh databases (for a test session, a benchmark, the fault suite), migrated by a service's
+own Alembic history."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A private RabbitMQ node, for a test that must stop and start its broker.
+"""A private RabbitMQ node, for a test (or the fault suite) that must stop and start its broker.
 
 The machine's RabbitMQ is shared with other work and is never restarted by a test. This node
 is the test's own: its own node name, AMQP and distribution ports, data and log directories
@@ -51,7 +51,7 @@ def free_port() -> int:
     """A port nothing listens on, below the kernel's range for outgoing connections (32768
     and up here), so that none takes it between now and when a server (re)binds it."""
     for _ in range(100):
-        port = random.randrange(21_000, 32_000)
+        port = random.randrange(21_000, 32_000)  # noqa: S311 (a port to try, not a secret)
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:

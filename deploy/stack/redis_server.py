@@ -1,4 +1,5 @@
-"""A Redis server of a test's own: its own process on its own port, nothing kept on disk."""
+"""A Redis server of its own (for a test, the fault suite, a benchmark): its own process on its
+own port, nothing kept on disk."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 START_WITHIN = 10.0
 
@@ -29,7 +28,7 @@ def private_redis(port: int, run_dir: Path) -> Iterator[str | None]:
         yield None
         return
     if _accepts(port):
-        pytest.fail(f"port {port} is taken: is another e2e run's Redis still up?")
+        raise RuntimeError(f"port {port} is taken: is another run's Redis still up?")
     run_dir.mkdir(parents=True, exist_ok=True)
     log = run_dir / "redis.log"
     argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly"]
@@ -40,7 +39,7 @@ def private_redis(port: int, run_dir: Path) -> Iterator[str | None]:
         while not _accepts(port):
             if server.poll() is not None or time.monotonic() > deadline:
                 text = log.read_text(errors="replace") if log.exists() else ""
-                pytest.fail(f"redis-server on port {port} did not start:\n{text[-3000:]}")
+                raise RuntimeError(f"redis-server on port {port} did not start:\n{text[-3000:]}")
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
