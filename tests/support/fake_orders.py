@@ -3,7 +3,8 @@
 It keeps what the real one guarantees and a test can see: a unit of work commits on a clean
 exit and leaves nothing on an exception; an order's versions form one chain (a save from a
 version that is not the stored one is refused, as the log's unique `(aggregate_id,
-version)` refuses it); an idempotency key remembers the order its first request created.
+version)` refuses it); an idempotency key remembers the order its first request created;
+a unit of work of one statement writes once at most.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Stored:
 class MemoryOrders:
     def __init__(self, stored: Stored) -> None:
         self.stored = stored
+        self.writes = 0
 
     async def get(self, order_id: uuid.UUID, *, lock: bool = False) -> Order | None:
         return self.stored.orders.get(order_id)
@@ -49,13 +51,24 @@ class MemoryOrders:
         ids = sorted(i for i in self.stored.orders if after is None or i > after)
         return [self.stored.orders[i] for i in ids[:limit]]
 
-    async def add(self, order: Order) -> None:
+    async def add(self, order: Order, key: IdempotentRequest | None = None) -> uuid.UUID | None:
+        self.writes += 1
+        if key is not None:
+            first = self.stored.keys.get((key.user_id, key.key))
+            if first is not None:
+                digest, order_id = first
+                if digest != key.digest:
+                    raise KeyReused(key)
+                return order_id
+            self.stored.keys[key.user_id, key.key] = (key.digest, order.id)
         if order.id in self.stored.orders:
             raise VersionConflict(f"order {order.id} exists")
         self._append(order, first_version=1)
         self.stored.created[order.id] = replace(order, events=())
+        return None
 
     async def save(self, order: Order, *, was: int) -> None:
+        self.writes += 1
         stored = self.stored.orders.get(order.id)
         if stored is None or stored.version != was:
             raise VersionConflict(f"order {order.id} is not at version {was}")
@@ -67,28 +80,9 @@ class MemoryOrders:
         self.stored.orders[order.id] = replace(order, events=())
 
 
-class MemoryKeys:
-    def __init__(self, stored: Stored) -> None:
-        self.stored = stored
-
-    async def claim(self, request: IdempotentRequest) -> uuid.UUID | None:
-        first = self.stored.keys.get((request.user_id, request.key))
-        if first is None:
-            self.stored.keys[request.user_id, request.key] = (request.digest, None)
-            return None
-        digest, order_id = first
-        if digest != request.digest:
-            raise KeyReused(request)
-        return order_id
-
-    async def remember(self, request: IdempotentRequest, order_id: uuid.UUID) -> None:
-        self.stored.keys[request.user_id, request.key] = (request.digest, order_id)
-
-
 @dataclass(frozen=True)
 class MemoryWork:
     orders: MemoryOrders
-    keys: MemoryKeys
 
 
 @dataclass
@@ -99,9 +93,13 @@ class MemoryUnitOfWork:
     commits: int = 0
 
     @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[UnitOfWork]:
+    async def __call__(self, *, one_statement: bool = False) -> AsyncIterator[UnitOfWork]:
         working = copy.deepcopy(self.stored)
-        yield MemoryWork(MemoryOrders(working), MemoryKeys(working))
+        orders = MemoryOrders(working)
+        yield MemoryWork(orders)
+        # Postgres would have committed each statement on its own: more than one write would
+        # not be all or nothing.
+        assert not one_statement or orders.writes <= 1, "a one-statement unit wrote twice"
         self.stored = working  # reached only without an exception: the commit
         self.commits += 1
 

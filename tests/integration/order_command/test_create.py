@@ -17,6 +17,7 @@ from sqlalchemy import exc as sa_exc
 
 from order_command import unit_of_work
 from order_command.domain import Order
+from order_command.idempotency import IdempotentRequest
 from shared.db import create_engine
 from shared.event_log import log_row
 from shared.events import OrderItem
@@ -175,8 +176,10 @@ async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
     alice: Caller,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The order and its event are written together or not at all: when the event's insert
-    fails (here: an event id the log holds already), the order's insert must not stay."""
+    """A create is one statement, with no transaction around it, as OrderService runs it: the
+    order, its event and its idempotency key are written together or not at all. When the
+    event's insert fails (here: an event id the log holds already), neither the order nor the
+    key stays, with a key or without."""
 
     def new_order() -> Order:
         return Order.create(
@@ -200,12 +203,17 @@ async def test_an_order_whose_event_cannot_be_written_is_not_written_either(
             "order_command.repository.log_row",
             lambda envelope: {**log_row(envelope), "event_id": event_id},
         )
-        with pytest.raises(sa_exc.IntegrityError):
-            async with work() as refused:
-                await refused.orders.add(second)
+        key = IdempotentRequest(alice.id, "key-of-a-failed-create", b"{}")
+        for claiming in (None, key):
+            with pytest.raises(sa_exc.IntegrityError):
+                async with work(one_statement=True) as refused:
+                    await refused.orders.add(second, claiming)
     finally:
         await engine.dispose()
     assert await orders_db.fetchval("select count(*) from orders where id = $1", second.id) == 0
+    assert not await orders_db.fetchval(
+        "select count(*) from idempotency_keys where key = $1", key.key
+    )
 
 
 @settings(

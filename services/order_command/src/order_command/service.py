@@ -103,12 +103,9 @@ class OrderService:
             currency=self.currency,
             now=self.clock(),
         )
-        async with self.unit_of_work() as work:
-            if key is not None:
-                if (first := await work.keys.claim(key)) is not None:
-                    return Created(await work.orders.as_created(first), replayed=True)
-                await work.keys.remember(key, order.id)
-            await work.orders.add(order)  # last: appending to the log holds its turn
+        async with self.unit_of_work(one_statement=True) as work:
+            if (first := await work.orders.add(order, key)) is not None:
+                return Created(await work.orders.as_created(first), replayed=True)
         _logged(None, order, actor.user_id)
         return Created(order)
 
