@@ -119,6 +119,9 @@ def platform_env(base: Mapping[str, str]) -> dict[str, str]:
         "AUTH_TOKEN_URL": f"http://{HOST}:{AUTH_PORT}/internal/token",
         "JWKS_URL": f"http://{HOST}:{AUTH_PORT}/auth/.well-known/jwks.json",
         "STACK_PROCESSES": "1",  # one process of each service: what one create costs
+        # ... with the connections `make run`'s two processes have between them (2 x 5): with
+        # five, 64 clients queued for a connection past DEPENDENCY_TIMEOUT and got 503s.
+        "ORDER_COMMAND_DB_POOL_SIZE": "10",
         "GATEWAY_HOST": HOST,
         "GATEWAY_PORT": str(GATEWAY_PORT),
         "GATEWAY_INTERNAL_PORT": str(INTERNAL_PORTS[GATEWAY_PORT]),
