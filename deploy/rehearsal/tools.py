@@ -10,13 +10,16 @@ import sys
 from pathlib import Path
 
 # Debian's packages, each with a file that says it is there. netavark and aardvark-dns give
-# the compose network its names; catatonit is podman's `init: true`.
+# the compose network its names, and netavark sets the network up with iptables (without it,
+# a container does not start: "netavark: No such file or directory"); catatonit is podman's
+# `init: true`.
 APT_PACKAGES = {
     "podman": "/usr/bin/podman",
     "runc": "/usr/sbin/runc",
     "catatonit": "/usr/libexec/podman/catatonit",
     "netavark": "/usr/lib/podman/netavark",
     "aardvark-dns": "/usr/lib/podman/aardvark-dns",
+    "iptables": "/usr/sbin/iptables",
     "debootstrap": "/usr/sbin/debootstrap",
 }
 # crun fails on this kind of machine's cgroups, and podman's default ulimits cannot be set

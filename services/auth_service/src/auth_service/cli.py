@@ -13,53 +13,40 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from auth_service.settings import AuthSettings
-from shared.logs import setup_logging
-from shared.server import serve
+from shared.cli import Command, ServiceCli
+
+
+def _admin_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--email", required=True)
+
+
+def _create_admin_command(args: argparse.Namespace, settings: AuthSettings) -> int:
+    return asyncio.run(_create_admin(settings, args.username, args.email))
+
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="auth-service", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve HTTP on AUTH_HOST:AUTH_PORT")
-    commands.add_parser("migrate", help="create the database if needed; migrate it to head")
-    waiting = commands.add_parser(
-        "wait-migrated",
-        help="migrate nothing: wait until the database is at this version's head (exit 1 if "
-        "not within --timeout); a Kubernetes init container, while the migration Job runs",
-    )
-    waiting.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
-    admin = commands.add_parser(
-        "create-admin",
-        help="make an admin, or promote a user and set their password; the password from "
-        "ADMIN_PASSWORD (else asked for)",
-    )
-    admin.add_argument("--username", required=True)
-    admin.add_argument("--email", required=True)
-    args = parser.parse_args(argv)
-
-    settings = AuthSettings()
-    setup_logging("auth_service", settings.log_level)
-    if args.command == "serve":
-        serve(
-            "auth_service.main:create_app",
-            service="auth_service",
-            host=settings.auth_host,
-            port=settings.auth_port,
+CLI = ServiceCli(
+    prog="auth-service",
+    service="auth_service",
+    description=__doc__ or "",
+    settings=AuthSettings,
+    serve_help="serve HTTP on AUTH_HOST:AUTH_PORT",
+    address=lambda s: (s.auth_host, s.auth_port),
+    database=lambda s: s.auth_database_url,
+    migrations=MIGRATIONS,
+    commands=[
+        Command(
+            "create-admin",
+            "make an admin, or promote a user and set their password; the password from "
+            "ADMIN_PASSWORD (else asked for)",
+            _create_admin_command,
+            _admin_arguments,
         )
-    elif args.command == "migrate":
-        from shared.migrations import upgrade  # Alembic, for this command only
-
-        upgrade(MIGRATIONS, settings.auth_database_url.get_secret_value())
-    elif args.command == "wait-migrated":
-        url = settings.auth_database_url.get_secret_value()
-        from shared.migrations import wait_until_migrated
-
-        return 0 if wait_until_migrated(MIGRATIONS, url, timeout=args.timeout) else 1
-    else:
-        return asyncio.run(_create_admin(settings, args.username, args.email))
-    return 0
+    ],
+)
+main = CLI.main
 
 
 async def _create_admin(settings: AuthSettings, username: str, email: str) -> int:

@@ -1,7 +1,6 @@
 """The composition root: builds every part of the auth service from its settings."""
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from auth_service import api
 from auth_service.keys import load_signing_key
@@ -9,8 +8,7 @@ from auth_service.passwords import PasswordHasher
 from auth_service.service import AuthService
 from auth_service.settings import AuthSettings
 from auth_service.tokens import AccessTokenIssuer
-from shared.db import DATABASE
-from shared.event_log import EventLogMetrics, catch_up_router, serve_event_log
+from shared.event_log import EventLogMetrics, serve_event_log
 from shared.events import UserRegistered
 from shared.runtime import Started, service_app, token_verifier
 from shared.security import StaticKeys
@@ -18,29 +16,24 @@ from shared.security import StaticKeys
 
 def create_app(s: AuthSettings | None = None) -> FastAPI:
     s = s or AuthSettings()
-    log_metrics = EventLogMetrics(registry := CollectorRegistry())
+    log_metrics = EventLogMetrics()
 
     async def build(started: Started) -> None:
         engine = serve_event_log(started, s, s.auth_database_url, log_metrics)
         key = load_signing_key(s.auth_jwt_private_key.get_secret_value(), s.auth_jwt_key_file)
         hasher = PasswordHasher(**s.argon2_parameters())
         started.closing.callback(hasher.close)
-        issuer = AccessTokenIssuer(
-            key, issuer=s.jwt_issuer, audience=s.jwt_audience, ttl=s.access_ttl
-        )
-        started.app.state.jwks = key.jwks
-        started.app.state.verifier = token_verifier(s, started.http, StaticKeys(key.jwks))
-        started.app.state.auth = AuthService(
-            engine, hasher, issuer, s.refresh_ttl, s.service_clients()
-        )
+        issuer = AccessTokenIssuer(key, s.jwt_issuer, s.jwt_audience, s.access_ttl)
+        started.state.jwks = key.jwks
+        started.state.verifier = token_verifier(s, started.http, StaticKeys(key.jwks))
+        started.state.auth = AuthService(engine, hasher, issuer, s.refresh_ttl, s.service_clients())
 
     return service_app(
         s,
         name="auth_service",
         description="Users, password hashes, and JWT access/refresh tokens (EdDSA, with JWKS).",
         build=build,
-        registry=registry,
-        drivers=[DATABASE],
-        routers=[api.router, api.internal, catch_up_router()],
+        event_log=log_metrics,
+        routers=[api.router, api.internal],
         publishes=[UserRegistered],
     )

@@ -14,7 +14,7 @@ from shared.events import Role
 
 
 class AccessTokenIssuer:
-    def __init__(self, key: SigningKey, *, issuer: str, audience: str, ttl: timedelta) -> None:
+    def __init__(self, key: SigningKey, issuer: str, audience: str, ttl: timedelta) -> None:
         self.key = key
         self.issuer = issuer
         self.audience = audience

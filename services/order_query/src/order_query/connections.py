@@ -11,6 +11,7 @@ from order_query.changes import ChangeFeed
 from order_query.command_side import CommandSide, InternalApi
 from order_query.settings import OrderQuerySettings
 from shared.faults import DriverFaults
+from shared.runtime import Started
 from shared.service_tokens import ServiceTokens
 
 # What means "Redis is away" (a 503 to a read, a wait to a consumer).
@@ -27,6 +28,13 @@ def connect_redis(settings: OrderQuerySettings) -> Redis:
         socket_connect_timeout=settings.dependency_timeout,
         health_check_interval=10,
     )
+
+
+def serve_redis(started: Started, settings: OrderQuerySettings) -> Redis:
+    """The service's Redis: closed at the stop, and in the readiness checks."""
+    redis = started.closes(connect_redis(settings))
+    started.ready_when("redis", redis.ping)
+    return redis
 
 
 def connect_feed(settings: OrderQuerySettings, *, block: float = 1.0) -> ChangeFeed:

@@ -27,7 +27,8 @@ USERS_QUEUE = "order_query.users"
 
 
 class ProjectionMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry = registry or CollectorRegistry()
         self.outcomes = Counter(
             "projection_events",
             "Order events by what they did to the projection",

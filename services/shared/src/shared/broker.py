@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from aiormq import spec
 from fastapi import APIRouter
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
@@ -38,19 +37,6 @@ def build_broker(url: str, *, service: str, prefetch: int = 32) -> RabbitBroker:
         log_level=logging.DEBUG,
         graceful_timeout=10,
     )
-
-
-class NotConfirmed(ConnectionError):
-    """The broker did not take a message: no queue is bound for it (it came back), or it
-    refused it. A ConnectionError, so a consumer that was publishing waits it out holding its
-    own message (`shared.faults.wait_out_faults`), as it does while the broker is down."""
-
-
-def require_confirm(confirmation: object, what: str) -> None:
-    """Raise unless the broker confirmed `what` into a queue. A publish with `mandatory=True`
-    (FastStream's default) that no queue took returns the message rather than raising."""
-    if not isinstance(confirmation, spec.Basic.Ack):
-        raise NotConfirmed(f"{what}: not confirmed by the broker ({type(confirmation).__name__})")
 
 
 Declare = Callable[[RabbitBroker], Awaitable[None]]

@@ -30,6 +30,7 @@ from faststream import BaseMiddleware
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
+from shared.confirms import require_confirm
 from shared.logs import scrub
 from shared.topology import DEAD_LETTERS, DELIVERY_LIMIT
 
@@ -77,8 +78,6 @@ class DeadLetterOnLastDelivery(BaseMiddleware):
         queue: str,
         route: str,
     ) -> None:
-        from shared.broker import require_confirm  # here: shared.broker builds with this
-
         broker = self.context.get("broker")
         kept = {k: v for k, v in headers.items() if not str(k).startswith("x-")}
         try:

@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, Gauge
 from shared import faults
 from shared.app import create_app
 from shared.broker import Declare, asyncapi_router, build_broker, messaging, require_broker
+from shared.db import DATABASE
+from shared.event_log import EventLogMetrics, catch_up_router
 from shared.events import Envelope, Message
 from shared.queue_metrics import QueueDepths
 from shared.security import JwksKeys, KeySource, TokenVerifier
@@ -45,6 +47,11 @@ class Started:
         self.http = http
         self.closing = closing
         self.background: list[Coroutine[Any, Any, None]] = []
+
+    @property
+    def state(self) -> Any:
+        """The app's state, where routes and consumers find what `build` made."""
+        return self.app.state
 
     def closes(self, resource: C) -> C:
         """`resource`, closed (`aclose()`) at the stop."""
@@ -76,6 +83,7 @@ def service_app(
     build: Build,
     routers: Sequence[APIRouter],
     registry: CollectorRegistry | None = None,
+    event_log: EventLogMetrics | None = None,
     publishes: Sequence[type[Message]] = (),
     consumes: Consumes | None = None,
     other_queues: Mapping[str, tuple[RabbitQueue, Gauge]] | None = None,
@@ -83,7 +91,9 @@ def service_app(
     drivers: Sequence[faults.DriverFaults] = (),
 ) -> FastAPI:
     """The service `name`'s app. `registry` holds the service's own metrics (built before,
-    so they are registered once however often the app starts). `consumes(broker, app)`
+    so they are registered once however often the app starts). A writer of an event log
+    passes its metrics as `event_log`: their registry is the app's, and the app serves the
+    log's catch-up route and answers Postgres' faults as a dependency's. `consumes(broker, app)`
     subscribes its consumers and names their queues (dead-letter queues declared, depths in
     /metrics); `other_queues` are depths it reports besides."""
     broker = build_broker(settings.rabbitmq_url.get_secret_value(), service=name)
@@ -96,6 +106,10 @@ def service_app(
             schema=Envelope[message],  # type: ignore[valid-type]
         )
     queues: list[str] = []
+    if event_log is not None:
+        registry = event_log.registry
+        routers = [*routers, catch_up_router()]
+        drivers = [*drivers, DATABASE]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ import logging
 from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
 
-from shared.broker import require_confirm
+from shared.confirms import require_confirm
 from shared.events import AdvanceStatus, AdvanceStatusResult, Envelope
 from shared.faults import wait_out_faults
 from shared.topology import ORDERS_COMMANDS, ORDERS_EVENTS

@@ -4,6 +4,8 @@ and order_command both start theirs here."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,12 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.db import create_engine, ping
 from shared.event_log.metrics import BacklogMetrics, RelayMetrics
 from shared.event_log.relay import LogRelay
-from shared.runtime import Started
-from shared.settings import ServiceSettings
+
+if TYPE_CHECKING:  # shared.runtime serves the log's route and metrics: no import cycle
+    from shared.runtime import Started
+    from shared.settings import ServiceSettings
 
 
 class EventLogMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    """The log's metrics, in the service's registry (`service_app(event_log=...)` serves
+    that registry, the catch-up route, and Postgres' faults as a dependency's)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry = registry or CollectorRegistry()
         self.relay = RelayMetrics(registry)
         self.backlog = BacklogMetrics(registry)
 

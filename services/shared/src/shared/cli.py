@@ -1,0 +1,112 @@
+"""Every service's command line, declared once: `serve`; where the service has them, `migrate`
+and `wait-migrated` (its database), `dead-letters` and `replay-dead-letters` (its consumers'
+dead letters); then the service's own commands. A service's cli.py declares a ServiceCli.
+
+Alembic is imported only by the commands that migrate: a serving process does not carry it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pydantic import SecretStr
+
+from shared import dead_letter_cli, dead_letters
+from shared.logs import setup_logging
+from shared.server import serve
+from shared.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+@dataclass(frozen=True)
+class Command(Generic[S]):
+    """A command of the service's own: its arguments, and what it does (an exit status)."""
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace, S], int]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+
+
+@dataclass(frozen=True)
+class ServiceCli(Generic[S]):
+    prog: str  # the command's name: `order-command`
+    service: str  # the package and the logs' name: `order_command`
+    description: str
+    settings: Callable[[], S]
+    serve_help: str
+    address: Callable[[S], tuple[str, int]]
+    database: Callable[[S], SecretStr] | None = None
+    migrations: Path | None = None
+    # The consumers' queues (base names), and those `replay-dead-letters --queue` names.
+    dead_letter_queues: Sequence[str] = ()
+    replay_queues: Mapping[str, str] = field(default_factory=dict)
+    commands: Sequence[Command[S]] = ()
+
+    def main(self, argv: list[str] | None = None) -> int:
+        args = self._parser().parse_args(argv)
+        settings = self.settings()
+        setup_logging(self.service, settings.log_level)
+        url = settings.rabbitmq_url.get_secret_value()
+        if args.command == "serve":
+            host, port = self.address(settings)
+            serve(f"{self.service}.main:create_app", service=self.service, host=host, port=port)
+        elif args.command in ("migrate", "wait-migrated"):
+            return self._migrate(args, settings)
+        elif args.command == "dead-letters":
+            return dead_letter_cli.run(args, url, self.dead_letter_queues, say)
+        elif args.command == "replay-dead-letters":
+            asyncio.run(dead_letters.replay(url, self.replay_queues[args.queue], report=say))
+        else:
+            return next(c for c in self.commands if c.name == args.command).run(args, settings)
+        return 0
+
+    def _migrate(self, args: argparse.Namespace, settings: S) -> int:
+        assert self.database is not None and self.migrations is not None
+        from shared.migrations import upgrade, wait_until_migrated  # Alembic, for these only
+
+        url = self.database(settings).get_secret_value()
+        if args.command == "wait-migrated":
+            return 0 if wait_until_migrated(self.migrations, url, timeout=args.timeout) else 1
+        upgrade(self.migrations, url)
+        return 0
+
+    def _parser(self) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog=self.prog, description=self.description)
+        commands = parser.add_subparsers(dest="command", required=True)
+        commands.add_parser("serve", help=self.serve_help)
+        if self.migrations is not None:
+            commands.add_parser("migrate", help="create the database if needed; migrate it to head")
+            waiting = commands.add_parser(
+                "wait-migrated",
+                help="migrate nothing: wait until the database is at this version's head (exit "
+                "1 if not within --timeout); a Kubernetes init container, while the migration "
+                "Job runs",
+            )
+            waiting.add_argument("--timeout", type=float, default=600.0, help="seconds")
+        if self.dead_letter_queues:
+            dead_letter_cli.add_parser(commands)
+        if self.replay_queues:
+            replay = commands.add_parser(
+                "replay-dead-letters",
+                help="move dead-lettered messages back to their queue, but those that cannot "
+                "be read",
+            )
+            replay.add_argument(
+                "--queue",
+                choices=sorted(self.replay_queues),
+                default=next(iter(self.replay_queues)),
+            )
+        for command in self.commands:
+            command.arguments(commands.add_parser(command.name, help=command.help))
+        return parser
