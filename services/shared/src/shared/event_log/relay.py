@@ -123,15 +123,7 @@ class LogRelay:
 
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[tuple[asyncpg.Connection, Exchanges]]:
-        # The relay's own writes (which events are sent) need no flush to disk before it goes
-        # on: if Postgres loses the last of them in a crash, those events are published again,
-        # which at-least-once delivery allows. The writers' commits stay synchronous.
-        db = await asyncpg.connect(
-            self.dsn,
-            timeout=5,
-            command_timeout=10,
-            server_settings={"synchronous_commit": "off"},
-        )
+        db = await asyncpg.connect(self.dsn, timeout=5, command_timeout=10)
         try:
             amqp = await aio_pika.connect(self.amqp_url, timeout=5)
             async with amqp:
