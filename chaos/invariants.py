@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 
 from chaos.workload import Record
 from order_command.consumers import QUEUE_NAME as COMMANDS
-from order_query.consumers import ORDERS_QUEUE, USERS_QUEUE
 from order_query.projection import Projection
+from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
 from shared.db import asyncpg_dsn
 from shared.topology import dead_letter_queue
 from status_worker import topology as timers

@@ -34,7 +34,7 @@ from deploy.stack.config import load_env, load_processes
 from deploy.stack.databases import drop_database
 from deploy.stack.redis_server import private_redis
 
-from order_query.consumers import ORDERS_QUEUE, USERS_QUEUE
+from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
 from shared.topology import consumer_queue
 from tests.e2e.accounts import Account, make_admin, sign_in, sign_up
 from tests.e2e.stacks import (

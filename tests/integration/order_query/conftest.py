@@ -26,9 +26,9 @@ from faststream.rabbit import RabbitBroker
 from redis.asyncio import Redis
 
 from order_query.command_side import CommandSide, InternalApi
-from order_query.consumers import ORDERS_QUEUE, USERS_QUEUE
 from order_query.main import create_app as create_query_app
 from order_query.projection import Projection, history_key, order_key, prefix
+from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
 from order_query.settings import OrderQuerySettings
 from shared.events import Envelope, Role, UserRegistered
 from shared.service_tokens import ServiceTokens

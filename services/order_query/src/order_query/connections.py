@@ -3,6 +3,8 @@ blocking reads), and the command side's and the auth service's /internal/ routes
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 from redis import exceptions as redis_exc
 from redis.asyncio import Redis
@@ -11,8 +13,10 @@ from order_query.changes import ChangeFeed
 from order_query.command_side import CommandSide, InternalApi
 from order_query.settings import OrderQuerySettings
 from shared.faults import DriverFaults
-from shared.runtime import Started
 from shared.service_tokens import ServiceTokens
+
+if TYPE_CHECKING:
+    from shared.runtime import Started  # the serving process's: a command does not load it
 
 # What means "Redis is away" (a 503 to a read, a wait to a consumer).
 REDIS = DriverFaults(

@@ -15,15 +15,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from order_query.command_side import CommandSide
 from order_query.folding import canonical
 from order_query.projection import Outcome, Projection
+from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
 from shared.events import Envelope, UserRegistered
 from shared.faults import wait_out_faults
 from shared.metrics import LAG_BUCKETS
 from shared.topology import AUTH_EVENTS, ORDERS_EVENTS, consumer_queue
 
 log = logging.getLogger(__name__)
-
-ORDERS_QUEUE = "order_query.orders"
-USERS_QUEUE = "order_query.users"
 
 
 class ProjectionMetrics:

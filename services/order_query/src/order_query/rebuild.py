@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from order_query.command_side import CommandSide, InternalApi
 from order_query.folding import (
@@ -54,6 +56,7 @@ BUILDING = f"{ROOT}generation:building"  # the generation a rebuild is writing, 
 LOCK = f"{ROOT}rebuild:lock"
 LOCK_FOR = 60.0  # seconds a rebuild's lock lasts unless renewed (a killed one's expires)
 PAGE = 5000  # events per catch-up read (the most /internal/events gives)
+INDEX_VALUES = 4000  # values per index write (Lua's unpack takes at most about 8,000)
 
 Report = Callable[[str], None]
 
@@ -204,23 +207,29 @@ async def _write_users(redis: Redis, target: str, events: list[dict[str, Any]]) 
     return len(events)
 
 
-# ARGV[1]: the generation's prefix; ARGV[2]: a JSON array with, per order, its id, its JSON
-# (as a string: stored as it is), its score, the indexes it leaves and enters, and its
-# history entries by version (strings too). One call writes a batch of orders: Redis does the
-# many small writes, and Python sends one argument, not thirty an order (decision 86).
-_WRITE_BATCH = """
+# A window is written with two scripts (ARGV[1]: the generation's prefix; ARGV[2]: a JSON
+# array), a call per few thousand values: Redis does the many small writes, and Python sends
+# one argument, not thirty an order (decision 86). _WRITE_ORDERS: per order, its id, its JSON
+# and its history entries by version (strings: stored as they are). _WRITE_INDEXES: per
+# index, ZADD (score, id, ...) or ZREM (id, ...) of the window's orders together: a sorted
+# set takes many members in one command for little more than one (decision 105).
+_WRITE_ORDERS = """
 local p = ARGV[1]
 for _, o in ipairs(cjson.decode(ARGV[2])) do
-  local id, key = o[1], p .. 'order:' .. o[1]
+  local key = p .. 'order:' .. o[1]
   redis.call('SET', key, o[2])
-  for _, index in ipairs(o[4]) do redis.call('ZREM', p .. index, id) end
-  for _, index in ipairs(o[5]) do redis.call('ZADD', p .. index, o[3], id) end
   local entries = {}
-  for version, entry in pairs(o[6]) do
+  for version, entry in pairs(o[3]) do
     entries[#entries + 1] = version
     entries[#entries + 1] = entry
   end
   if #entries > 0 then redis.call('HSET', key .. ':history', unpack(entries)) end
+end
+"""
+_WRITE_INDEXES = """
+local p = ARGV[1]
+for _, change in ipairs(cjson.decode(ARGV[2])) do
+  redis.call(change[1], p .. change[2], unpack(change[3]))
 end
 """
 CREATED_FIELDS = tuple(OrderCreated.model_fields)
@@ -283,7 +292,8 @@ class OrderReplay:
         self.entries: dict[str, dict[str, bytes]] = {}
         self.repaired = 0
         self.folded = 0
-        self._write = redis.register_script(_WRITE_BATCH)
+        self._write_orders = redis.register_script(_WRITE_ORDERS)
+        self._write_indexes = redis.register_script(_WRITE_INDEXES)
 
     async def add(self, events: list[dict[str, Any]]) -> None:
         """Fold a page of the log in (reading, in one MGET, the orders it continues)."""
@@ -327,15 +337,17 @@ class OrderReplay:
         return fetched
 
     async def flush(self) -> None:
-        """Start writing the window's orders (a batch per call) and start a new window."""
+        """Start writing the window's orders and start a new window."""
         if self.writing is not None:
             await self.writing  # one write in flight: the one before this is done
         ready = [i for i, order in self.after.items() if order is not None]
-        batches = [
-            orjson.dumps([self._order_args(i) for i in ready[start : start + self.batch]])
-            for start in range(0, len(ready), self.batch)
+        orders = [self._order_args(i) for i in ready]
+        calls = [
+            (self._write_orders, orders[start : start + self.batch])
+            for start in range(0, len(orders), self.batch)
         ]
-        self.writing = asyncio.create_task(self._write_all(batches))
+        calls += [(self._write_indexes, changes) for changes in self._index_changes(ready)]
+        self.writing = asyncio.create_task(self._write_all(calls))
         self.written.update(ready)
         self.recent = {i: order for i, order in self.after.items() if order is not None}
         self.before, self.after, self.entries = {}, {}, {}
@@ -346,42 +358,62 @@ class OrderReplay:
         assert self.writing is not None
         await self.writing
 
-    async def _write_all(self, batches: list[bytes]) -> None:
-        for batch in batches:
-            await self._write(args=[self.target, batch])
+    async def _write_all(self, calls: list[tuple[AsyncScript, list[Any]]]) -> None:
+        for script, argument in calls:
+            await script(args=[self.target, orjson.dumps(argument)])
 
     def _order_args(self, order_id: str) -> list[Any]:
-        order, previous = self.after[order_id], self.before[order_id]
-        assert order is not None
-        was, now = indexes(previous) if previous else set(), indexes(order)
-        return [
-            order_id,
-            compact(order).decode(),
-            repr(score(order)),  # a string: Lua would write a number back with 14 digits
-            sorted(was - now),
-            sorted(now - was),
-            {version: entry.decode() for version, entry in self.entries[order_id].items()},
-        ]
+        order = self.after[order_id]
+        entries = self.entries[order_id]
+        return [order_id, compact(order).decode(), {v: e.decode() for v, e in entries.items()}]
+
+    def _index_changes(self, ready: list[str]) -> Iterator[list[Any]]:
+        """The window's index changes, a few thousand values a call: [command, index, values]."""
+        added: dict[str, list[str]] = defaultdict(list)
+        removed: dict[str, list[str]] = defaultdict(list)
+        for order_id in ready:
+            order, previous = self.after[order_id], self.before[order_id]
+            assert order is not None
+            was, now = indexes(previous) if previous else set(), indexes(order)
+            at = repr(score(order))  # a string: Lua would write a number back with 14 digits
+            for index in now - was:
+                added[index] += (at, order_id)
+            for index in was - now:
+                removed[index].append(order_id)
+        changes = [("ZADD", i, values) for i, values in added.items()]
+        changes += [("ZREM", i, values) for i, values in removed.items()]
+        call: list[Any] = []
+        size = 0
+        for command, index, values in changes:
+            for start in range(0, len(values), INDEX_VALUES):
+                part = values[start : start + INDEX_VALUES]
+                call.append([command, index, part])
+                size += len(part)
+                if size >= INDEX_VALUES:
+                    yield call
+                    call, size = [], 0
+        if call:
+            yield call
 
 
-def _patterns(generation: int | None) -> Iterable[str]:
+def _pattern(generation: int | None) -> str:
     if generation is not None:
-        return [f"{prefix(generation)}*"]
-    # The unnumbered generation's keys, and none of the numbered ones' or the control keys.
-    return [f"{ROOT}order:*", f"{ROOT}orders*", f"{ROOT}user:*"]
+        return f"{prefix(generation)}*"
+    # The unnumbered generation's keys (order:*, orders*, user:*), and none of the numbered
+    # ones' (oq:<n>:...) or the control keys (oq:generation, oq:changes, oq:rebuild:lock).
+    return f"{ROOT}[ou]*"
 
 
 async def delete_generation(redis: Redis, generation: int | None) -> int:
     """Delete every key of a generation, a batch at a time (never the live one's: the caller
     has made another live first). Returns how many were deleted."""
     deleted = 0
-    for pattern in _patterns(generation):
-        batch: list[bytes] = []
-        async for key in redis.scan_iter(match=pattern, count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                deleted += await redis.unlink(*batch)
-                batch.clear()
-        if batch:
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=_pattern(generation), count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
             deleted += await redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        deleted += await redis.unlink(*batch)
     return deleted

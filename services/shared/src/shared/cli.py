@@ -2,7 +2,9 @@
 and `wait-migrated` (its database), `dead-letters` and `replay-dead-letters` (its consumers'
 dead letters); then the service's own commands. A service's cli.py declares a ServiceCli.
 
-Alembic is imported only by the commands that migrate: a serving process does not carry it.
+Each command imports what it uses when it runs: a serving process does not carry Alembic, and
+an operator's command (`order-query rebuild`) does not load the web server or the broker's
+client before it starts its work.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from typing import Generic, TypeVar
 
 from pydantic import SecretStr
 
-from shared import dead_letter_cli, dead_letters
+from shared import dead_letter_cli
 from shared.logs import setup_logging
-from shared.server import serve
 from shared.settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -59,6 +60,8 @@ class ServiceCli(Generic[S]):
         setup_logging(self.service, settings.log_level)
         url = settings.rabbitmq_url.get_secret_value()
         if args.command == "serve":
+            from shared.server import serve
+
             host, port = self.address(settings)
             serve(f"{self.service}.main:create_app", service=self.service, host=host, port=port)
         elif args.command in ("migrate", "wait-migrated"):
@@ -66,6 +69,8 @@ class ServiceCli(Generic[S]):
         elif args.command == "dead-letters":
             return dead_letter_cli.run(args, url, self.dead_letter_queues, say)
         elif args.command == "replay-dead-letters":
+            from shared import dead_letters
+
             asyncio.run(dead_letters.replay(url, self.replay_queues[args.queue], report=say))
         else:
             return next(c for c in self.commands if c.name == args.command).run(args, settings)
@@ -73,7 +78,7 @@ class ServiceCli(Generic[S]):
 
     def _migrate(self, args: argparse.Namespace, settings: S) -> int:
         assert self.database is not None and self.migrations is not None
-        from shared.migrations import upgrade, wait_until_migrated  # Alembic, for these only
+        from shared.migrations import upgrade, wait_until_migrated
 
         url = self.database(settings).get_secret_value()
         if args.command == "wait-migrated":

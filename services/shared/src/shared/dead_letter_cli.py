@@ -1,14 +1,12 @@
 """`<service> dead-letters [list | show ID... | discard ID...|--all | replay ID...|--all]`: the
-operator's commands over a service's own dead-letter queues (shared.dead_letters)."""
+operator's commands over a service's own dead-letter queues (shared.dead_letters, imported
+when they run: the parser is built by every command of the service)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 from collections.abc import Callable, Sequence
-
-from shared import dead_letters
-from shared.topology import dead_letter_queue
 
 Say = Callable[[str], None]
 
@@ -44,6 +42,8 @@ def run(args: argparse.Namespace, amqp_url: str, queues: Sequence[str], say: Say
 async def _run(
     action: str, args: argparse.Namespace, amqp_url: str, queues: Sequence[str], say: Say
 ) -> int:
+    from shared import dead_letters
+
     if action in {"list", "show"}:
         letters = await dead_letters.listed(amqp_url, queues)
         if action == "show":
@@ -56,7 +56,7 @@ async def _run(
             return 0
         for queue in queues:
             mine = [letter for letter in letters if letter.queue == queue]
-            say(f"{dead_letter_queue(queue).name}: {len(mine) or 'no'} dead letter(s)")
+            say(f"{_names([queue])[0]}: {len(mine) or 'no'} dead letter(s)")
             for letter in mine:
                 say(f"  {letter.line()}")
         return 0
@@ -83,4 +83,6 @@ async def _run(
 
 
 def _names(queues: Sequence[str]) -> list[str]:
+    from shared.topology import dead_letter_queue
+
     return [dead_letter_queue(queue).name for queue in queues]
