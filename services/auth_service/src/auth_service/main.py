@@ -8,7 +8,7 @@ from auth_service.passwords import PasswordHasher
 from auth_service.service import AuthService
 from auth_service.settings import AuthSettings
 from auth_service.tokens import AccessTokenIssuer
-from shared.event_log import EventLogMetrics, serve_event_log
+from shared.event_log.serving import serve_event_log
 from shared.events import UserRegistered
 from shared.runtime import Started, service_app, token_verifier
 from shared.security import StaticKeys
@@ -16,10 +16,9 @@ from shared.security import StaticKeys
 
 def create_app(s: AuthSettings | None = None) -> FastAPI:
     s = s or AuthSettings()
-    log_metrics = EventLogMetrics()
 
     async def build(started: Started) -> None:
-        engine = serve_event_log(started, s, s.auth_database_url, log_metrics)
+        engine = serve_event_log(started, s, s.auth_database_url)
         key = load_signing_key(s.auth_jwt_private_key.get_secret_value(), s.auth_jwt_key_file)
         hasher = PasswordHasher(**s.argon2_parameters())
         started.closing.callback(hasher.close)
@@ -33,7 +32,7 @@ def create_app(s: AuthSettings | None = None) -> FastAPI:
         name="auth_service",
         description="Users, password hashes, and JWT access/refresh tokens (EdDSA, with JWKS).",
         build=build,
-        event_log=log_metrics,
+        event_log=True,
         routers=[api.router, api.internal],
         publishes=[UserRegistered],
     )

@@ -21,7 +21,8 @@ from shared import faults
 from shared.app import create_app
 from shared.broker import Declare, asyncapi_router, build_broker, messaging, require_broker
 from shared.db import DATABASE
-from shared.event_log import EventLogMetrics, catch_up_router
+from shared.event_log.catch_up import catch_up_router
+from shared.event_log.metrics import EventLogMetrics
 from shared.events import Envelope, Message
 from shared.queue_metrics import QueueDepths
 from shared.security import JwksKeys, KeySource, TokenVerifier
@@ -39,13 +40,20 @@ C = TypeVar("C", bound=Closable)
 
 class Started:
     """What `build` is handed: the app (to set its state), one HTTP client for
-    the service's calls to others, and `closing` (what is pushed there closes at the stop,
-    last pushed first)."""
+    the service's calls to others, `closing` (what is pushed there closes at the stop,
+    last pushed first), and a writer's event log metrics."""
 
-    def __init__(self, app: FastAPI, http: httpx.AsyncClient, closing: AsyncExitStack) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        http: httpx.AsyncClient,
+        closing: AsyncExitStack,
+        event_log: EventLogMetrics | None = None,
+    ) -> None:
         self.app = app
         self.http = http
         self.closing = closing
+        self.event_log = event_log
         self.background: list[Coroutine[Any, Any, None]] = []
 
     @property
@@ -83,7 +91,7 @@ def service_app(
     build: Build,
     routers: Sequence[APIRouter],
     registry: CollectorRegistry | None = None,
-    event_log: EventLogMetrics | None = None,
+    event_log: bool = False,
     publishes: Sequence[type[Message]] = (),
     consumes: Consumes | None = None,
     other_queues: Mapping[str, tuple[RabbitQueue, Gauge]] | None = None,
@@ -92,7 +100,8 @@ def service_app(
 ) -> FastAPI:
     """The service `name`'s app. `registry` holds the service's own metrics (built before,
     so they are registered once however often the app starts). A writer of an event log
-    passes its metrics as `event_log`: their registry is the app's, and the app serves the
+    says `event_log=True`: the log's metrics are the app's registry (`build` serves the log
+    with `shared.event_log.serving.serve_event_log`), and the app serves the
     log's catch-up route and answers Postgres' faults as a dependency's. `consumes(broker, app)`
     subscribes its consumers and names their queues (dead-letter queues declared, depths in
     /metrics); `other_queues` are depths it reports besides."""
@@ -106,8 +115,9 @@ def service_app(
             schema=Envelope[message],  # type: ignore[valid-type]
         )
     queues: list[str] = []
-    if event_log is not None:
-        registry = event_log.registry
+    log_metrics = EventLogMetrics() if event_log else None
+    if log_metrics is not None:
+        registry = log_metrics.registry
         routers = [*routers, catch_up_router()]
         drivers = [*drivers, DATABASE]
 
@@ -118,7 +128,7 @@ def service_app(
         app.state.metric_refreshers = [app.state.queue_depths.refresh]
         async with AsyncExitStack() as closing:
             http = await closing.enter_async_context(httpx.AsyncClient())
-            started = Started(app, http, closing)
+            started = Started(app, http, closing, log_metrics)
             await build(started)
             async with messaging(
                 broker, *started.background, dead_letter_queues=queues, declare=declare

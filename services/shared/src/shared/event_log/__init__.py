@@ -1,11 +1,11 @@
 """The event log: every event a service writes, kept for good in its own database, appended in
 the transaction of the change that caused it; relayed to the broker, and read back by
-position for catch-up and rebuilds (docs/event-log.md)."""
+position for catch-up and rebuilds (docs/event-log.md). A writer serves its log with
+`shared.event_log.serving.serve_event_log`, which stands on shared.runtime."""
 
 from shared.event_log.catch_up import EventPage, LoggedEvent, catch_up_router
-from shared.event_log.metrics import BacklogMetrics, RelayMetrics
+from shared.event_log.metrics import BacklogMetrics, EventLogMetrics, RelayMetrics
 from shared.event_log.relay import LogRelay
-from shared.event_log.serving import EventLogMetrics, serve_event_log
 from shared.event_log.table import (
     NOTIFY_CHANNEL,
     append_events,
@@ -26,6 +26,5 @@ __all__ = [
     "catch_up_router",
     "event_log_table",
     "log_row",
-    "serve_event_log",
     "unpublished_table",
 ]

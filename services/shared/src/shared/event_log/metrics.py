@@ -59,3 +59,13 @@ class BacklogMetrics:
             count, age = (await conn.execute(_BACKLOG)).one()
         self.unpublished.set(count)
         self.oldest.set(float(age))
+
+
+class EventLogMetrics:
+    """The log's metrics, in the service's registry (`service_app(event_log=True)` makes them
+    and serves that registry, the catch-up route, and Postgres' faults as a dependency's)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry = registry or CollectorRegistry()
+        self.relay = RelayMetrics(registry)
+        self.backlog = BacklogMetrics(registry)

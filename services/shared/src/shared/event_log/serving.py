@@ -4,40 +4,26 @@ and order_command both start theirs here."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import create_engine, ping
-from shared.event_log.metrics import BacklogMetrics, RelayMetrics
 from shared.event_log.relay import LogRelay
-
-if TYPE_CHECKING:  # shared.runtime serves the log's route and metrics: no import cycle
-    from shared.runtime import Started
-    from shared.settings import ServiceSettings
-
-
-class EventLogMetrics:
-    """The log's metrics, in the service's registry (`service_app(event_log=...)` serves
-    that registry, the catch-up route, and Postgres' faults as a dependency's)."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry = registry or CollectorRegistry()
-        self.relay = RelayMetrics(registry)
-        self.backlog = BacklogMetrics(registry)
+from shared.runtime import Started
+from shared.settings import ServiceSettings
 
 
 def serve_event_log(
     started: Started,
     settings: ServiceSettings,
     database_url: SecretStr,
-    metrics: EventLogMetrics,
     *,
     pool_size: int = 5,
 ) -> AsyncEngine:
     """The service's engine (disposed at the stop), with its event log relayed meanwhile."""
+    metrics = started.event_log
+    if metrics is None:
+        raise TypeError("serve_event_log needs service_app(event_log=True): the log's metrics")
     timeout = settings.dependency_timeout
     engine = create_engine(database_url.get_secret_value(), timeout=timeout, pool_size=pool_size)
     started.closing.push_async_callback(engine.dispose)
