@@ -12,18 +12,13 @@ from pydantic import BaseModel
 
 from order_command.domain import Actor, Order
 from order_command.idempotency import IdempotentRequest
-from order_command.schemas import (
-    LegacyOrderOut,
-    LegacyStatusChange,
-    OrderDraft,
-    OrderOut,
-    StatusChange,
-)
+from order_command.schemas import LegacyStatusChange, OrderDraft, StatusChange
 from order_command.service import OrderService
 from shared import seed004
 from shared.failures import Malformed
-from shared.schemas import COMMON_ERRORS, error_responses
+from shared.schemas import COMMON_ERRORS, OrderOut, error_responses
 from shared.security import CurrentService, CurrentUser, Principal
+from shared.seed004 import LegacyOrderOut
 
 router = APIRouter(
     tags=["orders"], responses=error_responses(*COMMON_ERRORS, 401, 403, 404, 409, 412)
@@ -92,14 +87,18 @@ IfMatch = Annotated[frozenset[int] | None, Depends(_if_match)]
 IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 
 
+def _shown(order: Order) -> OrderOut:
+    return OrderOut.model_validate(order, from_attributes=True)
+
+
 def _answer(order: Order, response: Response) -> OrderOut:
     response.headers["ETag"] = f'"{order.version}"'
-    return OrderOut.of(order)
+    return _shown(order)
 
 
 def _seed004(order: Order, principal: Principal) -> JSONResponse:
     """seed004's shape; the owner's name is known here when the owner is the caller."""
-    shown = OrderOut.of(order).model_dump(mode="json")
+    shown = _shown(order).model_dump(mode="json")
     username = principal.username if principal.user_id == order.user_id else None
     return JSONResponse(seed004.order(shown, username), headers={"ETag": f'"{order.version}"'})
 
@@ -118,7 +117,7 @@ async def _create(
         request = IdempotentRequest(actor.user_id, key, draft.model_dump_json().encode())
     created = await orders.create(actor, draft.domain_items(), draft.total_price, request)
     order = created.order
-    body = OrderOut.of(order).model_dump(mode="json")
+    body = _shown(order).model_dump(mode="json")
     if legacy is not None:  # the caller made it: it is theirs, and so is the name
         body = seed004.order(body, legacy.username)
     headers = {"ETag": f'"{order.version}"', "Location": f"/orders/{order.id}"}
@@ -229,7 +228,7 @@ async def list_orders(
     """Every order (deleted ones too) in id order, a page at a time: the query side's rebuild."""
     page = await orders.page(after, limit)
     return OrderPage(
-        items=[OrderOut.of(order) for order in page],
+        items=[_shown(order) for order in page],
         next_after=page[-1].id if len(page) == limit else None,
     )
 

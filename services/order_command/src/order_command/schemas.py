@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
-from order_command.domain import MAX_ITEMS, MAX_NAME, MAX_PRICE, MAX_QUANTITY, Order
-from shared.events import Currency, Money, OrderItem, OrderStatus, StatusInput
+from order_command.domain import MAX_ITEMS, MAX_NAME, MAX_PRICE, MAX_QUANTITY
+from shared.events import OrderItem, OrderStatus, StatusInput
 from shared.schemas import RequestModel
-from shared.seed004 import Product
 
 
 class ItemIn(RequestModel):
@@ -70,32 +68,3 @@ class LegacyStatusChange(RequestModel):
 
     order_id: uuid.UUID
     new_status: StatusInput
-
-
-class OrderOut(BaseModel):
-    """An order as the API answers it (DESIGN.md's shape)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: uuid.UUID
-    user_id: uuid.UUID
-    items: tuple[OrderItem, ...]
-    total_price: Money
-    currency: Currency
-    status: OrderStatus
-    version: int
-    is_deleted: bool
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, order: Order) -> OrderOut:
-        return cls.model_validate(order, from_attributes=True)
-
-
-class LegacyOrderOut(OrderOut):
-    """seed004's clients read `order_id`, `user` and `products` (shared.seed004)."""
-
-    order_id: uuid.UUID
-    user: str | None = Field(description="The owner's username; null if not known here")
-    products: tuple[Product, ...]

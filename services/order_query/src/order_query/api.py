@@ -12,17 +12,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from order_query.queries import Filters, OrderQueries, Page
-from order_query.schemas import (
-    HistoryEntry,
-    LegacyOrderOut,
-    ListParams,
-    OrderList,
-    OrderOut,
-)
+from order_query.schemas import HistoryEntry, ListParams, OrderList
 from shared import seed004
 from shared.failures import Invalid
-from shared.schemas import COMMON_ERRORS, error_responses
+from shared.schemas import COMMON_ERRORS, OrderOut, error_responses
 from shared.security import CurrentUser, Principal
+from shared.seed004 import LegacyOrderOut
 
 router = APIRouter(tags=["orders"], responses=error_responses(*COMMON_ERRORS, 401, 403, 404))
 JSON = "application/json"

@@ -14,22 +14,8 @@ from pydantic import (
     model_validator,
 )
 
-from shared.events import OrderItem, OrderStatus, StatusInput
-from shared.schemas import RequestModel
-from shared.seed004 import Product
-
-
-class OrderOut(BaseModel):
-    id: uuid.UUID
-    user_id: uuid.UUID
-    items: list[OrderItem]
-    total_price: str = Field(examples=["12.50"])
-    currency: str = Field(examples=["USD"], description="ISO 4217")
-    status: OrderStatus
-    version: int
-    is_deleted: bool
-    created_at: datetime
-    updated_at: datetime
+from shared.events import StatusInput
+from shared.schemas import OrderOut, RequestModel
 
 
 class OrderList(BaseModel):
@@ -37,14 +23,6 @@ class OrderList(BaseModel):
     next_cursor: str | None = Field(
         description="Pass it as `cursor` for the next page; null: there is no next page"
     )
-
-
-class LegacyOrderOut(OrderOut):
-    """seed004's clients read `order_id`, `user` and `products` (shared.seed004)."""
-
-    order_id: uuid.UUID
-    user: str | None = Field(description="The owner's username; null if never heard of")
-    products: list[Product]
 
 
 class Actor(BaseModel):

@@ -1,11 +1,16 @@
 """What every HTTP API shares in its schemas: the base of what a client sends (text a database
-can store, nothing unknown), and the error shape its OpenAPI document declares."""
+can store, nothing unknown), the order as both sides answer it, and the error shape its
+OpenAPI document declares."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.events import Currency, Money, OrderItem, OrderStatus
 
 
 def storable(text: str) -> str:
@@ -37,6 +42,27 @@ class RequestModel(BaseModel):
                 if isinstance(item, str):
                     storable(item)
         return value
+
+
+class OrderOut(BaseModel):
+    """An order as the API answers it, on either side (DESIGN.md's shape). The API's own
+    model: `shared.events.OrderCreated`, the wire contract, holds the same fields today, and
+    either may change without the other."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    user_id: uuid.UUID = Field(description="Its owner")
+    items: tuple[OrderItem, ...]
+    total_price: Money = Field(
+        examples=["12.50"], description="The sum of the items' price times quantity"
+    )
+    currency: Currency = Field(description="ISO 4217: the platform's ORDER_CURRENCY")
+    status: OrderStatus = Field(description="PENDING, then PAID, SHIPPED and CANCELED")
+    version: int = Field(description="1 when made, one more with each change: send it as If-Match")
+    is_deleted: bool = Field(description="Soft-deleted: only an admin still sees it")
+    created_at: datetime
+    updated_at: datetime = Field(description="When its last change happened")
 
 
 class ErrorDetail(BaseModel):

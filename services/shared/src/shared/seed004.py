@@ -14,13 +14,24 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from pydantic import Field
+
 from shared.events import OrderItem
+from shared.schemas import OrderOut
 
 
 class Product(OrderItem):
     """An item as seed004 showed it (its `products`)."""
 
     product_id: uuid.UUID
+
+
+class LegacyOrderOut(OrderOut):
+    """seed004's clients read `order_id`, `user` and `products`."""
+
+    order_id: uuid.UUID
+    user: str | None = Field(description="The owner's username; null where not known")
+    products: tuple[Product, ...]
 
 
 def product_id(order_id: str, line: int) -> str:
