@@ -367,18 +367,18 @@ async def test_an_event_never_overwrites_a_write_made_after_it_read_the_order(
 
     projection, other = Projection(redis), Projection(redis)
     assert await projection.put(created)
-    read = projection.get
+    read = projection.get_many
     raced = False
 
-    async def read_then_race(key: str) -> bytes | None:
+    async def read_then_race(order_ids: list[str]) -> list[bytes | None]:
         nonlocal raced
-        raw = await read(key)
+        raw = await read(order_ids)
         if not raced:
             raced = True
             assert await other.apply(changed("PAID")) is Outcome.APPLIED
         return raw
 
-    monkeypatch.setattr(projection, "get", read_then_race)
+    monkeypatch.setattr(projection, "get_many", read_then_race)
     assert await projection.apply(changed("CANCELED")) is Outcome.IGNORED
 
     stored = await projected(redis, order_id)

@@ -12,10 +12,12 @@ from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from order_query.batches import GroupCommit
 from order_query.command_side import CommandSide
 from order_query.folding import canonical
 from order_query.projection import Outcome, Projection
 from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
+from shared.broker import PREFETCH
 from shared.events import Envelope, UserRegistered
 from shared.faults import wait_out_faults
 from shared.metrics import LAG_BUCKETS
@@ -44,15 +46,22 @@ class ProjectionMetrics:
 
 @dataclass
 class Projector:
-    """Applies one event; a gap is repaired from the command side, then the event is
-    judged again (it is then old news, and only its history entry is added)."""
+    """Applies one event, together with those delivered beside it (one Redis read and one
+    write a batch); a gap is repaired from the command side, then the event is judged again
+    (it is then old news, and only its history entry is added)."""
 
     projection: Projection
     command_side: CommandSide
     metrics: ProjectionMetrics
 
+    def __post_init__(self) -> None:
+        # At most the deliveries a consumer has in flight (the channel's prefetch).
+        self.together = GroupCommit(self.projection.apply_many, most=PREFETCH)
+
     async def project(self, event: dict[str, Any]) -> Outcome:
-        outcome = await self.projection.apply(event)
+        outcome = await self.together.submit(event)
+        if outcome is None:  # another process wrote its order between the batch's read and write
+            outcome = await self.projection.apply(event)
         if outcome is Outcome.GAP:
             order_id = event["aggregate_id"]
             fetched = await self.command_side.order(str(order_id))

@@ -26,6 +26,7 @@ one Redis, not a cluster.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from enum import Enum
 from typing import Any, cast
@@ -51,35 +52,46 @@ local p = live and ('{ROOT}' .. live .. ':') or '{ROOT}'
 
 _GET = _PREFIX + "return redis.call('GET', p .. 'order:' .. ARGV[1])"
 
-# ARGV: the order's id, its JSON as it was read ("" for none), its new JSON, its score, the
-# history field and entry, "keep" to leave an entry already there (HSETNX), how many indexes
-# it leaves, then the names of those indexes and of those it enters (under the prefix).
-# Answers 1 once written, 0 (nothing written) if the order is no longer what was read. The
-# new JSON also goes to the change feed, in the same step.
-_WRITE_IF_UNCHANGED = (
+# ARGV: order ids. Answers their JSON (nil where none), in order.
+_GET_MANY = (
     _PREFIX
-    + f"""
-local key = p .. 'order:' .. ARGV[1]
-if (redis.call('GET', key) or '') ~= ARGV[2] then return 0 end
-redis.call('SET', key, ARGV[3])
-local leaving = tonumber(ARGV[8])
-for i = 9, 8 + leaving do redis.call('ZREM', p .. ARGV[i], ARGV[1]) end
-for i = 9 + leaving, #ARGV do redis.call('ZADD', p .. ARGV[i], ARGV[4], ARGV[1]) end
-if ARGV[7] == 'keep' then
-  redis.call('HSETNX', key .. ':history', ARGV[5], ARGV[6])
-else
-  redis.call('HSET', key .. ':history', ARGV[5], ARGV[6])
-end
-redis.call('XADD', '{CHANGES}', 'MAXLEN', '~', '{CHANGES_KEPT}', '*', 'order', ARGV[3])
-return 1
+    + """
+local found = {}
+for i = 1, #ARGV do found[i] = redis.call('GET', p .. 'order:' .. ARGV[i]) end
+return found
 """
 )
 
-# ARGV: the order's id, then field, entry pairs.
-_SET_HISTORY = (
+# ARGV[1]: a JSON array of writes, one an order: its id, its JSON as it was read ("" for
+# none), its new JSON ("" when only history entries are added), its score, the indexes it
+# leaves and those it enters (under the prefix), its history entries by version, whether an
+# entry already there is kept (HSETNX: a snapshot's) or replaced, and its new JSON at each
+# version applied, for the change feed. A new JSON is written, with all the rest of its
+# order, only if the stored order is still what was read. Answers, an order, 1 once written
+# and 0 where nothing was (it is no longer what was read).
+_WRITE_MANY = (
     _PREFIX
-    + """
-redis.call('HSET', p .. 'order:' .. ARGV[1] .. ':history', unpack(ARGV, 2))
+    + f"""
+local written = {{}}
+for n, o in ipairs(cjson.decode(ARGV[1])) do
+  local id, key = o[1], p .. 'order:' .. o[1]
+  if o[3] ~= '' and (redis.call('GET', key) or '') ~= o[2] then
+    written[n] = 0
+  else
+    if o[3] ~= '' then
+      redis.call('SET', key, o[3])
+      for _, index in ipairs(o[5]) do redis.call('ZREM', p .. index, id) end
+      for _, index in ipairs(o[6]) do redis.call('ZADD', p .. index, o[4], id) end
+    end
+    local set = o[8] and 'HSETNX' or 'HSET'
+    for version, entry in pairs(o[7]) do redis.call(set, key .. ':history', version, entry) end
+    for _, change in ipairs(o[9]) do
+      redis.call('XADD', '{CHANGES}', 'MAXLEN', '~', '{CHANGES_KEPT}', '*', 'order', change)
+    end
+    written[n] = 1
+  end
+end
+return written
 """
 )
 
@@ -220,8 +232,8 @@ class Projection:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._get: AsyncScript = redis.register_script(_GET)
-        self._write: AsyncScript = redis.register_script(_WRITE_IF_UNCHANGED)
-        self._set_history: AsyncScript = redis.register_script(_SET_HISTORY)
+        self._get_many: AsyncScript = redis.register_script(_GET_MANY)
+        self._write_many: AsyncScript = redis.register_script(_WRITE_MANY)
         self._history: AsyncScript = redis.register_script(_HISTORY)
         self._usernames: AsyncScript = redis.register_script(_USERNAMES)
         self._add_user: AsyncScript = redis.register_script(_ADD_USER)
@@ -259,68 +271,70 @@ class Projection:
             return joined, None
         return joined, (float(last_score), last_id.decode())
 
-    async def apply(self, event: dict[str, Any]) -> Outcome:
-        order_id = str(event["aggregate_id"])
-        while True:
-            raw = await self.get(order_id)
-            current = orjson.loads(raw) if raw else None
-            verdict = judge(current["version"] if current else 0, event["version"])
-            if verdict is Verdict.GAP:
-                return Outcome.GAP
-            entry = compact(history_entry(event))
-            if verdict is Verdict.OLD:
-                # Its state is in already (and stays: versions only grow), but its history
+    async def apply_many(self, events: list[dict[str, Any]]) -> list[Outcome | None]:
+        """Apply events with one read and one write of Redis: each order's events, in
+        version order, folded onto the order as read. An outcome for each event; None where
+        another writer changed its order between the read and the write (nothing of that
+        order was written: apply its events again)."""
+        positions: dict[str, list[int]] = defaultdict(list)
+        for n, event in enumerate(events):
+            positions[str(event["aggregate_id"])].append(n)
+        ids = list(positions)
+        stored = await self.get_many(ids)
+        outcomes: list[Outcome | None] = [None] * len(events)
+        writes, written_by = [], []
+        for order_id, raw in zip(ids, stored, strict=True):
+            previous = orjson.loads(raw) if raw else None
+            order, entries, changes = previous, {}, []
+            mine = sorted(positions[order_id], key=lambda n: events[n]["version"])
+            for n in mine:
+                event = events[n]
+                verdict = judge(order["version"] if order else 0, event["version"])
+                if verdict is Verdict.GAP:
+                    outcomes[n] = Outcome.GAP
+                    continue
+                # An old event's state is in already (versions only grow), but its history
                 # entry may not be (it arrived after a repair): add it, or replace a snapshot's.
-                await self._set_history(args=[order_id, str(event["version"]), entry])
-                return Outcome.IGNORED
-            if await self._write_if_unchanged(raw, current, fold(current, event), entry):
-                return Outcome.APPLIED
+                entries[str(event["version"])] = compact(history_entry(event))
+                outcomes[n] = Outcome.IGNORED
+                if verdict is Verdict.APPLY:
+                    order = fold(order, event)
+                    changes.append(compact(order))
+                    outcomes[n] = Outcome.APPLIED
+            if entries:
+                written_by.append([n for n in mine if outcomes[n] is not Outcome.GAP])
+                writes.append(_write(order_id, raw, previous, order, entries, changes))
+        if writes:
+            done = await self._write_many(args=[orjson.dumps(writes)])
+            for ok, mine in zip(done, written_by, strict=True):
+                for n in mine if not ok else ():
+                    outcomes[n] = None
+        return outcomes
+
+    async def apply(self, event: dict[str, Any]) -> Outcome:
+        while (outcome := (await self.apply_many([event]))[0]) is None:
+            pass  # another writer changed the order meanwhile: judge the event again
+        return outcome
 
     async def put(self, order: dict[str, Any]) -> bool:
         """Store the command side's state of an order, unless the projection is as new
         already. Its version gets a snapshot entry in the history if no event gave one."""
+        order_id = str(order["id"])
         while True:
-            raw = await self.get(str(order["id"]))
+            raw = await self.get(order_id)
             current = orjson.loads(raw) if raw else None
             if current and current["version"] >= order["version"]:
                 return False
-            entry = compact(snapshot_entry(order))
-            if await self._write_if_unchanged(raw, current, order, entry, keep_entry=True):
+            entries = {str(order["version"]): compact(snapshot_entry(order))}
+            write = _write(order_id, raw, current, order, entries, [compact(order)], keep=True)
+            if (await self._write_many(args=[orjson.dumps([write])]))[0]:
                 return True
-
-    async def _write_if_unchanged(
-        self,
-        raw: bytes | None,
-        previous: dict[str, Any] | None,
-        order: dict[str, Any],
-        entry: bytes,
-        *,
-        keep_entry: bool = False,
-    ) -> bool:
-        """The order, its indexes and its version's history entry, if the stored order is
-        still `raw`. What `previous` was in is known from its own state, which was written
-        with its indexes."""
-        order_id = str(order["id"])
-        was, now = indexes(previous) if previous else set(), indexes(order)
-        leaving, entering = sorted(was - now), sorted(now - was)
-        written = await self._write(
-            args=[
-                order_id,
-                raw or b"",
-                compact(order),
-                repr(score(order)),
-                str(order["version"]),
-                entry,
-                "keep" if keep_entry else "replace",
-                len(leaving),
-                *leaving,
-                *entering,
-            ],
-        )
-        return bool(written)
 
     async def get(self, order_id: str) -> bytes | None:
         return cast("bytes | None", await self._get(args=[order_id]))
+
+    async def get_many(self, order_ids: list[str]) -> list[bytes | None]:
+        return cast("list[bytes | None]", await self._get_many(args=order_ids))
 
     async def history(self, order_id: str) -> list[dict[str, Any]]:
         flat = await self._history(args=[order_id])
@@ -352,3 +366,33 @@ class Projection:
     async def live_generation(self) -> int | None:
         live = await self.redis.get(LIVE)
         return None if live is None else int(live)
+
+
+def _write(
+    order_id: str,
+    raw: bytes | None,
+    previous: dict[str, Any] | None,
+    order: dict[str, Any] | None,
+    entries: dict[str, bytes],
+    changes: list[bytes],
+    *,
+    keep: bool = False,
+) -> list[Any]:
+    """One order's part of a _WRITE_MANY: `order` is written (with the indexes it leaves and
+    enters, known from `previous`'s own state) only where something changed it."""
+    history = {version: entry.decode() for version, entry in entries.items()}
+    feed = [change.decode() for change in changes]
+    if not changes or order is None:
+        return [order_id, "", "", "", [], [], history, keep, feed]
+    was, now = indexes(previous) if previous else set(), indexes(order)
+    return [
+        order_id,
+        (raw or b"").decode(),
+        compact(order).decode(),
+        repr(score(order)),  # a string: Lua would write a number back with 14 digits
+        sorted(was - now),
+        sorted(now - was),
+        history,
+        keep,
+        feed,
+    ]

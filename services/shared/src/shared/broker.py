@@ -20,7 +20,10 @@ from shared.topology import declare_dead_letter_queue, declare_exchanges
 log = logging.getLogger(__name__)
 
 
-def build_broker(url: str, *, service: str, prefetch: int = 32) -> RabbitBroker:
+PREFETCH = 32  # deliveries a consumer holds unacknowledged: its handlers run concurrently
+
+
+def build_broker(url: str, *, service: str, prefetch: int = PREFETCH) -> RabbitBroker:
     """Publisher confirms on, W3C trace context carried in headers, a message that fails its
     last delivery dead-lettered with its error (shared.dead_lettering), and a graceful stop
     that lets in-flight messages finish before the connection closes. FastStream's line for each
