@@ -81,6 +81,7 @@ def _env() -> dict[str, str]:
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(BASE),
         "GATEWAY_INTERNAL_PORT": str(BASE + 9),
+        "GATEWAY_METRICS_PORT": str(BASE + 8),
         "GATEWAY_ACCESS_LOG": "off",
         "LOG_LEVEL": "WARNING",
     }

@@ -166,6 +166,7 @@ def _env(run_dir: Path, base: int, interval: float, rabbitmq: str, redis: str) -
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(base),
         "GATEWAY_INTERNAL_PORT": str(base + 9),
+        "GATEWAY_METRICS_PORT": str(base + 8),
         "GATEWAY_AUTH_RATE": "1000r/s",
         "GATEWAY_AUTH_BURST": "1000",
         "GATEWAY_RATE": "10000r/s",

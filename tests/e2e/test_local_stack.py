@@ -78,17 +78,20 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         )
     )
     log = tmp_path / "stack.log"
-    internal = free_port()
+    internal, metrics = free_port(), free_port()
     env = {
         **os.environ,
         **settings,
+        "GATEWAY_METRICS_PORT": str(metrics),
         "STACK_RUN_DIR": str(tmp_path / "run"),
         "GATEWAY_PORT": str(gateway),
         "GATEWAY_INTERNAL_PORT": str(internal),
         "GATEWAY_RATE": "10000r/s",  # the tests ask as fast as they can
         "GATEWAY_BURST": "10000",
     }
-    ports = [gateway, internal] + [int(p) + n * 100 for p in settings.values() for n in (0, 1)]
+    ports = [gateway, internal, metrics] + [
+        int(p) + n * 100 for p in settings.values() for n in (0, 1)
+    ]
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, str(STACK), "run", "--processes", str(processes)],
