@@ -150,19 +150,11 @@ class RabbitNode:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {err.decode(errors='replace')}")
         return out.decode()
 
-    def rss_bytes(self) -> int:
-        """Resident memory of the node's processes (the Erlang VM and its helpers)."""
-        if self.process is None:
-            return 0
-        total = 0
-        for status in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = status.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # the process ended while we looked
-            if int(fields[2]) == self.process.pid:  # its process group: the node's session
-                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss, in pages
-        return total
+    @property
+    def pgid(self) -> int:
+        """The node's process group (its session: the Erlang VM and its helpers)."""
+        assert self.process is not None, "the node is not running"
+        return self.process.pid
 
     async def _listening(self) -> bool:
         try:
