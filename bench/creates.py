@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from bench import deployment
 from bench.load import Requests
 from bench.points import Point, Target, measure, pick_generator
-from bench.processes import Children
 from bench.report import Section, table
 
 ORDER = {
@@ -43,8 +42,7 @@ QUICK = Budget((16,), warmup_seconds=1, seconds=4, max_requests=50_000)
 def run(*, quick: bool, client: str = "auto") -> Section:
     budget = QUICK if quick else FULL
     generator = pick_generator(client)
-    with Children() as children:
-        up = deployment.start(children)
+    with deployment.running() as up:
         token = up.log_in()
         create = Requests.json_post(
             "/orders", json.dumps(ORDER), {"Authorization": f"Bearer {token}"}

@@ -1,10 +1,10 @@
 """The whole platform for a benchmark, and the bare app beside it behind the same nginx.
 
-Every process of deploy/processes.toml (the ones `make run` starts, with the same commands)
-runs on ports, databases, a RabbitMQ vhost and a Redis database of the benchmarks' own, so a
-developer's `make run` or a test run on the same servers is not touched. nginx is rendered
-from deploy/nginx/ by deploy/stack/gateway.py, as `make run` renders it, with the rate limits
-lifted and the access log off.
+Every process of deploy/processes.toml, started as `make run` starts them
+(deploy/stack/startup.py), runs on ports, databases, a RabbitMQ vhost and a Redis database of
+the benchmarks' own, so a developer's `make run` or a test run on the same servers is not
+touched. nginx is rendered from deploy/nginx/ by deploy/stack/gateway.py, as `make run` renders
+it, with the rate limits lifted and the access log off.
 
 The ceiling gateway is the same nginx config with order_command's and order_query's upstream
 pointed at `bench/bare_app.py`: the same edge, the same paths, none of our code behind it.
@@ -13,22 +13,24 @@ pointed at `bench/bare_app.py`: the same edge, the same paths, none of our code 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import redis
-from bench import processes
-from bench.processes import Child, Children, wait_until_ok
+from bench import servers
 from deploy.stack import gateway
-from deploy.stack.config import Service, load_env, load_processes
+from deploy.stack.config import ROOT, Service, load_env, load_processes
 from deploy.stack.databases import drop_database
+from deploy.stack.launcher import Child, Launcher
+from deploy.stack.startup import start_platform
 
 HOST = "127.0.0.1"
 GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_PORT = range(
@@ -39,7 +41,7 @@ BARE_PORT, CEILING_GATEWAY_PORT = 18305, 18306
 INTERNAL_PORTS = {GATEWAY_PORT: 18307, CEILING_GATEWAY_PORT: 18308}
 VHOST = "orders-bench"
 REDIS_DB = 14  # the tests use 15
-RUN_DIR = processes.RUN_DIR / "platform"
+RUN_DIR = servers.RUN_DIR / "platform"
 PASSWORD = "bench-platform-password-1"  # noqa: S105 (the benchmark's own user)
 
 
@@ -64,12 +66,9 @@ class Platform:
         return self.env["RABBITMQ_URL"]
 
     def require_alive(self) -> None:
-        for child in [*self.services.values(), self.gateway, self.ceiling_gateway, self.bare]:
-            if child.process.poll() is not None:
-                raise RuntimeError(
-                    f"{child.name} exited ({child.process.returncode}) during the benchmark; "
-                    f"the end of {child.log}:\n{child.log_tail()}"
-                )
+        servers.require_alive(
+            [*self.services.values(), self.gateway, self.ceiling_gateway, self.bare]
+        )
 
     def log_in(self, username: str = "bench_platform") -> str:
         """An access token for the benchmark's user (made on first use), through the gateway."""
@@ -104,8 +103,8 @@ def platform_env(base: Mapping[str, str]) -> dict[str, str]:
         **databases,
         "RABBITMQ_URL": _with_path(base["RABBITMQ_URL"], "/" + quote(VHOST, safe="")),
         "REDIS_URL": _with_path(base["REDIS_URL"], f"/{REDIS_DB}"),
-        "STACK_RUN_DIR": str(RUN_DIR.relative_to(processes.ROOT)),
-        "AUTH_JWT_KEY_FILE": str((RUN_DIR / "auth.pem").relative_to(processes.ROOT)),
+        "STACK_RUN_DIR": str(RUN_DIR.relative_to(ROOT)),
+        "AUTH_JWT_KEY_FILE": str((RUN_DIR / "auth.pem").relative_to(ROOT)),
         "AUTH_HOST": HOST,
         "AUTH_PORT": str(AUTH_PORT),
         "ORDER_COMMAND_HOST": HOST,
@@ -165,79 +164,53 @@ def _fresh_stores(env: Mapping[str, str]) -> None:
     _fresh_vhost(env["RABBITMQ_URL"])
 
 
-def _migrate(env: Mapping[str, str]) -> None:
-    for migration in load_processes(env).migrations:
-        done = subprocess.run(
-            migration.argv,
-            env=dict(env),
-            cwd=processes.ROOT,
-            capture_output=True,
-            timeout=180,
-            check=False,
-        )
-        if done.returncode != 0:
-            output = (done.stdout + done.stderr).decode(errors="replace")[-3000:]
-            raise RuntimeError(f"{migration.name} failed ({done.returncode}):\n{output}")
-
-
 def _start_nginx(
-    children: Children, name: str, env: Mapping[str, str], services: list[Service], port: int
+    launcher: Launcher, name: str, env: Mapping[str, str], services: list[Service], port: int
 ) -> Child:
-    run_dir = RUN_DIR / name
     ports = {"GATEWAY_PORT": str(port), "GATEWAY_INTERNAL_PORT": str(INTERNAL_PORTS[port])}
-    conf = gateway.render({**env, **ports}, services, run_dir)
-    child = children.start(name, gateway.nginx_argv(conf), env, stop_signal=signal.SIGQUIT)
-    wait_until_ok(f"http://{HOST}:{port}/healthz", child)
+    conf = gateway.render({**env, **ports}, services, RUN_DIR / name)
+    child = launcher.start(name, gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
+    servers.wait_ready(launcher, child, f"http://{HOST}:{port}/healthz")
     return child
 
 
-def start(children: Children) -> Platform:
-    """Fresh stores, the migrations, every service ready, both gateways and the bare app."""
+@contextlib.contextmanager
+def running() -> Iterator[Platform]:
+    """Fresh stores, then the platform as `make run` starts it (one process of each service),
+    the bare app and the ceiling's gateway; all stopped after."""
     env = platform_env(load_env())
-    busy = [
-        port
-        for port in (
-            *range(GATEWAY_PORT, STATUS_WORKER_PORT + 1),
-            BARE_PORT,
-            CEILING_GATEWAY_PORT,
-            *INTERNAL_PORTS.values(),
-        )
-        if not processes.port_free(port)
-    ]
-    if busy:
-        raise RuntimeError(f"ports {busy} are taken: is another benchmark running?")
+    servers.require_free(
+        *range(GATEWAY_PORT, STATUS_WORKER_PORT + 1),
+        BARE_PORT,
+        CEILING_GATEWAY_PORT,
+        *INTERNAL_PORTS.values(),
+    )
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     _fresh_stores(env)
-    _migrate(env)
-    services = load_processes(env).services
-    started = {s.name: children.start(s.name, s.argv, env) for s in services}
-    for service in services:
-        wait_until_ok(f"http://{service.address}/readyz", started[service.name])
-    bare = children.start(
-        "bare_app",
-        [sys.executable, "-m", "bench.bare_app", "--port", str(BARE_PORT)],
-        {**env, "PYTHONPATH": str(processes.ROOT)},
-    )
-    wait_until_ok(f"http://{HOST}:{BARE_PORT}/healthz", bare)
-    bare_upstreams = [
-        dataclasses.replace(s, host=HOST, port=BARE_PORT)
-        if s.name in ("order_command", "order_query")
-        else s
-        for s in services
-    ]
-    return Platform(
-        env=env,
-        services=started,
-        gateway=_start_nginx(children, "nginx", env, services, GATEWAY_PORT),
-        ceiling_gateway=_start_nginx(
-            children, "nginx_ceiling", env, bare_upstreams, CEILING_GATEWAY_PORT
-        ),
-        bare=bare,
-    )
-
-
-def service_pids(platform: Platform) -> dict[str, int]:
-    """Process groups to charge CPU to, by label."""
-    groups = {name: child.pgid for name, child in platform.services.items()}
-    groups["nginx"] = platform.gateway.pgid
-    return groups
+    processes = load_processes(env)
+    with Launcher(env, log_dir=RUN_DIR) as launcher:
+        start_platform(launcher, env, processes, restart=False)
+        nginx = launcher.named("nginx")
+        servers.wait_ready(launcher, nginx, f"http://{HOST}:{GATEWAY_PORT}/healthz")
+        bare = launcher.start(
+            "bare_app",
+            [sys.executable, "-m", "bench.bare_app", "--port", str(BARE_PORT)],
+            env={"PYTHONPATH": str(ROOT)},
+        )
+        servers.wait_ready(launcher, bare, f"http://{HOST}:{BARE_PORT}/healthz")
+        bare_upstreams = [
+            dataclasses.replace(s, host=HOST, port=BARE_PORT)
+            if s.name in ("order_command", "order_query")
+            else s
+            for s in processes.services
+        ]
+        yield Platform(
+            env=env,
+            # one process of each: CPU is charged to its group
+            services={s.name: launcher.named(s.each()[0].name) for s in processes.services},
+            gateway=nginx,
+            ceiling_gateway=_start_nginx(
+                launcher, "nginx_ceiling", env, bare_upstreams, CEILING_GATEWAY_PORT
+            ),
+            bare=bare,
+        )

@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any
 
 import aio_pika
-from bench import deployment, processes
+from bench import deployment, servers
 from bench.creates import ORDER
 from bench.load import LoadResult, Requests, drive, wrk_binary
 from bench.machine import (
@@ -47,7 +47,6 @@ from bench.machine import (
 )
 from bench.measure import percentile
 from bench.poller import Poller
-from bench.processes import Children
 from bench.report import Section, table
 
 POLL_EVERY = 0.005  # seconds between two reads of the list, for a sampled order
@@ -208,7 +207,7 @@ async def _platform_lags(
             seconds=seconds,
             max_requests=round(2 * budget.rate * seconds) + 100,
             generator="wrk",
-            work_dir=processes.RUN_DIR,
+            work_dir=servers.RUN_DIR,
             pace=budget.rate,
         )
         cpu = meter.per_create(load.ok)
@@ -293,8 +292,7 @@ class Level:
 def run(*, quick: bool) -> Section:
     _wrk_binary()
     levels = []
-    with Children() as children:
-        up = deployment.start(children)
+    with deployment.running() as up:
         token = up.log_in()
         for budget in QUICK if quick else FULL:
             bare = asyncio.run(_bare_broker_hop(up.rabbitmq_url, budget))

@@ -9,19 +9,21 @@ parameters on as many threads as its hash pool (AUTH_HASH_THREADS).
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 import httpx
-from bench import processes
+from bench import servers
 from bench.argon2_params import PASSWORD as ARGON2_PASSWORD
 from bench.argon2_params import Params, chosen
 from bench.load import Requests
 from bench.measure import Rate, run_threaded
 from bench.points import Point, Target, measure, pick_generator
 from bench.report import Section, table
+from deploy.stack.launcher import Launcher
 
 from auth_service.settings import AuthSettings
 
@@ -138,23 +140,23 @@ def run(*, quick: bool, client: str = "auto") -> Section:
         "time_cost": params.time_cost,
         "parallelism": params.parallelism,
     }
-    plan = processes.plan_gateway()
-    with processes.Children() as children:
-        auth = processes.start_auth(children, processes.auth_env(argon2, HASH_THREADS))
-        direct_url = f"http://{processes.HOST}:{processes.AUTH_PORT}"
+    plan = servers.plan_gateway()
+    with Launcher(os.environ, log_dir=servers.RUN_DIR) as launcher:
+        auth = servers.start_auth(launcher, servers.auth_env(argon2, HASH_THREADS))
+        direct_url = f"http://{servers.HOST}:{servers.AUTH_PORT}"
         register_users(direct_url)
         targets = [Target("service directly", direct_url, {"auth service": auth})]
         gateway_note = plan.reason
         if plan.argv is not None:
             try:
-                nginx = processes.start_gateway(children, plan.argv)
+                nginx = servers.start_gateway(launcher, plan.argv)
             except RuntimeError as exc:
                 gateway_note = f"nginx did not start: {exc}"
             else:
                 targets.append(
                     Target(
                         "through nginx",
-                        f"http://{processes.HOST}:{processes.GATEWAY_PORT}",
+                        f"http://{servers.HOST}:{servers.GATEWAY_PORT}",
                         {"auth service": auth, "nginx": nginx},
                     )
                 )
@@ -182,7 +184,7 @@ def _section(outcome: Outcome, budget: Budget, generator: str, *, gateway_used: 
     }
     rates = ", ".join(f"{c.per_second:.1f}" for c in outcome.ceilings)
     section.add(
-        f"`auth-service serve` on 127.0.0.1:{processes.AUTH_PORT} (database `auth_bench`, "
+        f"`auth-service serve` on 127.0.0.1:{servers.AUTH_PORT} (database `auth_bench`, "
         f"AUTH_HASH_THREADS={HASH_THREADS}, argon2id {outcome.params.short()}); {USERS} users, "
         f"each client logs them in in turn with the password form. {generator} drives "
         f"closed-loop load: each client sends its next request when the last one is answered, "

@@ -6,6 +6,7 @@ import os
 import platform
 import resource
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,22 +60,31 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _group_stats(pgid: int) -> Iterator[list[str]]:
+    """The /proc/<pid>/stat fields after "pid (comm)" of every live process in group `pgid`
+    (state ppid pgrp ...: utime is the 12th, stime the 13th, rss the 22nd, 0-based 11, 12, 21)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[2]) == pgid:
+            yield fields
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU time of every live process in the process group `pgid`.
 
     A process group started with its own session (the auth service, nginx and its workers)
     is the unit we charge CPU to; reading it before and after a run gives that run's share.
     """
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended while we looked
-        # After "pid (comm)": state ppid pgrp ... utime is field 14, stime 15 (1-based).
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+    return sum(int(f[11]) + int(f[12]) for f in _group_stats(pgid)) / CLOCK_TICKS
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of every live process in the process group `pgid` (a RabbitMQ node's:
+    the Erlang VM and its helpers)."""
+    return sum(int(f[21]) for f in _group_stats(pgid)) * os.sysconf("SC_PAGE_SIZE")
 
 
 # The servers the benchmarks drive (their process names): their CPU is the benchmark's work.

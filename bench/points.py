@@ -6,9 +6,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bench import processes
 from bench.load import LoadResult, Requests, drive, wrk_binary
 from bench.machine import group_cpu_seconds, machine_busy_seconds
+from bench.servers import RUN_DIR, require_alive
+from deploy.stack.launcher import Child
 
 
 class Budget(Protocol):
@@ -24,15 +25,10 @@ class Budget(Protocol):
 class Target:
     name: str
     base_url: str
-    servers: dict[str, processes.Child]  # what serves it, by label: we charge their CPU
+    servers: dict[str, Child]  # what serves it, by label: we charge their CPU
 
     def require_alive(self) -> None:
-        for child in self.servers.values():
-            if child.process.poll() is not None:
-                raise RuntimeError(
-                    f"{child.name} exited ({child.process.returncode}) during the benchmark; "
-                    f"the end of {child.log}:\n{child.log_tail()}"
-                )
+        require_alive(self.servers.values())
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ def measure(
             seconds=seconds,
             max_requests=max_requests,
             generator=generator,
-            work_dir=processes.RUN_DIR,
+            work_dir=RUN_DIR,
         )
 
     groups = {label: child.pgid for label, child in target.servers.items()}

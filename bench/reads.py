@@ -22,7 +22,6 @@ from bench.bare_app import ORDER_KEY, PAGE_KEY
 from bench.creates import ORDER
 from bench.load import Requests
 from bench.points import Point, Target, measure, pick_generator
-from bench.processes import Children
 from bench.report import Section, table
 
 PAGE = 50
@@ -71,8 +70,7 @@ def _seed(up: deployment.Platform, token: str, count: int) -> list[str]:
 def run(*, quick: bool, client: str = "auto") -> Section:
     budget = QUICK if quick else FULL
     generator = pick_generator(client)
-    with Children() as children:
-        up = deployment.start(children)
+    with deployment.running() as up:
         token = up.log_in()
         ids = _seed(up, token, budget.orders)
         auth = {"Authorization": f"Bearer {token}"}

@@ -17,7 +17,6 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,13 +28,14 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 from bench.report import Section, table
+from deploy.stack.background import running_stack, stack_settings
 from deploy.stack.config import ROOT, load_env
 from deploy.stack.databases import drop_database
 
 from order_query.projection import Projection, prefix
 from shared.db import asyncpg_dsn
 
-BASE = 18400  # the gateway; services on the next four, the internal side at +9
+BASE = 18400  # the gateway; services on the next four, its metrics at +8, internal side +9
 REDIS_DB = 13
 VHOST = "orders-bench-rebuild"
 FULL, QUICK = 100_000, 5_000  # orders
@@ -61,26 +61,14 @@ def _env() -> dict[str, str]:
     postgres = base["ORDERS_DATABASE_URL"].rsplit("/", 1)[0]
     redis_url = base["REDIS_URL"].rsplit("/", 1)[0] + f"/{REDIS_DB}"
     rabbit = base["RABBITMQ_URL"].rstrip("/") + f"/{VHOST}"
-    internal = f"http://127.0.0.1:{BASE + 9}"
-    names = ("AUTH", "ORDER_COMMAND", "ORDER_QUERY", "STATUS_WORKER")
     return {
         **base,
-        "STACK_RUN_DIR": str(ROOT / ".run" / "bench" / "rebuild"),
+        **stack_settings(BASE, ROOT / ".run" / "bench" / "rebuild"),
         "STACK_PROCESSES": "1",
         "AUTH_DATABASE_URL": f"{postgres}/auth_bench_rebuild",
         "ORDERS_DATABASE_URL": f"{postgres}/orders_bench_rebuild",
         "REDIS_URL": redis_url,
         "RABBITMQ_URL": rabbit,
-        **{f"{name}_HOST": "127.0.0.1" for name in names},
-        **{f"{name}_PORT": str(BASE + n) for n, name in enumerate(names, 1)},
-        "ORDER_COMMAND_URL": f"{internal}/order_command",
-        "AUTH_URL": f"{internal}/auth",
-        "AUTH_TOKEN_URL": f"{internal}/auth/internal/token",
-        "JWKS_URL": f"{internal}/auth/auth/.well-known/jwks.json",
-        "AUTH_JWT_KEY_FILE": str(ROOT / ".run" / "bench" / "rebuild" / "auth.pem"),
-        "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(BASE),
-        "GATEWAY_INTERNAL_PORT": str(BASE + 9),
         "GATEWAY_ACCESS_LOG": "off",
         "LOG_LEVEL": "WARNING",
     }
@@ -166,25 +154,6 @@ async def _fill(env: Mapping[str, str], orders: int) -> tuple[int, int]:
     return events, users
 
 
-def _start_stack(env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as output:
-        stack = subprocess.Popen(
-            [sys.executable, str(ROOT / "deploy" / "local_stack.py"), "run"],
-            cwd=ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while '"event": "up"' not in log.read_text(errors="replace"):
-        if stack.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the stack did not come up:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    return stack
-
-
 def _migrate_only(env: Mapping[str, str]) -> None:
     for command in (["auth-service", "migrate"], ["order-command", "migrate"]):
         binary = str(Path(sys.executable).parent / command[0])
@@ -253,8 +222,7 @@ def measure(orders: int) -> Figures:
     asyncio.run(_flush(env["REDIS_URL"]))
     _migrate_only(env)
     events, users = asyncio.run(_fill(env, orders))
-    stack = _start_stack(env, ROOT / ".run" / "bench" / "rebuild" / "stack.log")
-    try:
+    with running_stack(env, within=120, stop_within=60):
         began = time.perf_counter()
         done = subprocess.run(
             [str(Path(sys.executable).parent / "order-query"), "rebuild"],
@@ -271,9 +239,6 @@ def measure(orders: int) -> Figures:
         replayed = re.search(r"(\d+) order events", last)
         assert replayed and int(replayed.group(1)) == events, last
         ceiling_seconds, keys = asyncio.run(_ceiling(env["REDIS_URL"]))
-    finally:
-        stack.send_signal(signal.SIGTERM)
-        stack.wait(timeout=60)
     return Figures(orders, events, users, rebuild_seconds, ceiling_seconds, keys)
 
 

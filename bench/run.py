@@ -82,7 +82,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _stop_on_sigterm(signum: int, _: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through every `with Children()`: servers stop
+    raise SystemExit(128 + signum)  # unwinds through every launcher's `with`: servers stop
 
 
 def run_one(name: str, args: argparse.Namespace, command: str) -> Section:

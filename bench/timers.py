@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-from bench import processes
-from bench.machine import group_cpu_seconds
+from bench import servers
+from bench.machine import group_cpu_seconds, group_rss_bytes
 from bench.measure import percentile
 from bench.report import Section, table
+from deploy.stack.launcher import Launcher
 from deploy.stack.rabbit_node import RabbitNode, free_port
 
 from shared.broker import build_broker
@@ -182,7 +183,7 @@ def worker_env(url: str, budget: Budget) -> dict[str, str]:
         **os.environ,
         "RABBITMQ_URL": url,
         "STATUS_ADVANCE_INTERVAL": str(budget.wait_seconds),
-        "STATUS_WORKER_HOST": processes.HOST,
+        "STATUS_WORKER_HOST": servers.HOST,
         "STATUS_WORKER_PORT": str(free_port()),
         "OTEL_TRACES_EXPORTER": "none",
     }
@@ -190,7 +191,7 @@ def worker_env(url: str, budget: Budget) -> dict[str, str]:
 
 async def measure(path: str, budget: Budget) -> Outcome:
     """One path on a fresh node: start what passes timers on, fill, wait, drain."""
-    directory = processes.RUN_DIR / f"rabbitmq-{path}"
+    directory = servers.RUN_DIR / f"rabbitmq-{path}"
     shutil.rmtree(directory, ignore_errors=True)
     node = RabbitNode(directory)
     await node.start()
@@ -207,14 +208,13 @@ async def measure(path: str, budget: Budget) -> Outcome:
         await capture.bind(commands, AdvanceStatus.ROUTING_KEY)
         arrivals = Arrivals(budget.timers, budget.wait_seconds)
         await capture.consume(arrivals.on_message, no_ack=True)
-        with processes.Children() as children:
+        with Launcher(os.environ, log_dir=servers.RUN_DIR) as launcher:
             if path == "status_worker":
                 env = worker_env(node.url, budget)
                 argv = [str(Path(sys.executable).with_name("status-worker")), "serve"]
-                passer = children.start("status_worker", argv, env)
-                processes.wait_until_ok(
-                    f"http://{processes.HOST}:{env['STATUS_WORKER_PORT']}/readyz", passer
-                )
+                passer = launcher.start("status_worker", argv, env=env)
+                url = f"http://{servers.HOST}:{env['STATUS_WORKER_PORT']}/readyz"
+                servers.wait_ready(launcher, passer, url)
                 wait, due = topology.wait.name, topology.due.name
             else:
                 due_queue = consumer_queue("bench.due", "bench.due")
@@ -223,12 +223,12 @@ async def measure(path: str, budget: Budget) -> Outcome:
                     await channel.declare_queue(queue.name, durable=True, arguments=queue.arguments)
                 wait, due = wait_queue.name, due_queue.name
                 argv = [sys.executable, "-m", "bench.bare_forwarder", node.url, due, str(PREFETCH)]
-                passer = children.start("bare_forwarder", argv, os.environ)
+                passer = launcher.start("bare_forwarder", argv)
             await until(lambda: consumed(connection, due), 60, f"a consumer on {due}")
 
-            rss_before = node.rss_bytes()
+            rss_before = group_rss_bytes(node.pgid)
             fill_seconds = await fill(channel, wait, budget.timers)
-            rss_waiting, wait_memory = node.rss_bytes(), await queue_memory(node, wait)
+            rss_waiting, wait_memory = group_rss_bytes(node.pgid), await queue_memory(node, wait)
             on_disk = disk_bytes(directory / "mnesia")
             cpu_before = group_cpu_seconds(passer.pgid)
             try:
@@ -238,7 +238,7 @@ async def measure(path: str, budget: Budget) -> Outcome:
             except TimeoutError:
                 raise RuntimeError(
                     f"{path}: {len(arrivals.late_ms)} of {budget.timers} timers came; the end of "
-                    f"{passer.log}:\n{passer.log_tail()}"
+                    f"{passer.log}:\n{passer.tail()}"
                 ) from None
             cpu_seconds = group_cpu_seconds(passer.pgid) - cpu_before
         await connection.close()

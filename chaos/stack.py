@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-from deploy.stack.config import PORT_STRIDE, ROOT, load_env
+from deploy.stack.background import RunningStack, running_stack, stack_settings
+from deploy.stack.config import ROOT, load_env
 from deploy.stack.databases import drop_database
 from deploy.stack.rabbit_node import RabbitNode
 from deploy.stack.redis_server import private_redis
@@ -35,55 +32,28 @@ START_WITHIN = 120.0
 @dataclass
 class ChaosStack:
     run_dir: Path
-    base: int  # the gateway's port; the services on the next four, the internal side at +9
+    base: int  # the gateway's port; the services on the next four, its metrics at +8, +9 internal
     interval: float  # STATUS_ADVANCE_INTERVAL
     env: dict[str, str] = field(default_factory=dict)
     node: RabbitNode | None = None
-    runner: subprocess.Popen[bytes] | None = None
+    running: RunningStack | None = None
     redis: Redis | None = None
 
     @property
     def gateway(self) -> str:
         return f"http://127.0.0.1:{self.base}"
 
-    @property
-    def log(self) -> Path:
-        return self.run_dir / "stack.log"
-
     def database(self, setting: str) -> str:
         return self.env[setting]
 
-    def ports(self) -> list[int]:
-        first = [self.base + n for n in range(1, 5)]
-        return [self.base, self.base + 9] + [
-            p + i * PORT_STRIDE for p in first for i in range(PROCESSES)
-        ]
-
-    def events(self, event: str) -> list[dict[str, Any]]:
-        """The runner's own JSON lines of one kind."""
-        found = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            name, _, text = line.partition(" | ")
-            if name.strip() == "stack" and text.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    record = json.loads(text)
-                    if record.get("event") == event:
-                        found.append(record)
-        return found
-
-    def pids(self) -> dict[str, int]:
-        """Each service process's current pid (its latest start)."""
-        return {e["process"]: e["pid"] for e in self.events("started") if e["process"] != "nginx"}
-
     def stop_services(self) -> None:
         """Stop the runner and every service (the servers stay up)."""
-        if self.runner is not None and self.runner.poll() is None:
-            self.runner.send_signal(signal.SIGTERM)
-            try:
-                self.runner.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.runner.kill()
-                self.runner.wait()
+        assert self.running is not None
+        self.running.stop()
+
+    def pids(self) -> dict[str, int]:
+        assert self.running is not None
+        return self.running.pids()
 
     def kill(self, process: str) -> int:
         pid = self.pids()[process]
@@ -146,26 +116,14 @@ class ChaosStack:
 def _env(run_dir: Path, base: int, interval: float, rabbitmq: str, redis: str) -> dict[str, str]:
     postgres = os.environ.get("POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
     suffix = os.environ.get("TEST_DATABASE_SUFFIX", "")  # as the tests' databases
-    internal = f"http://127.0.0.1:{base + 9}"
-    ports = {name: base + n for n, name in enumerate(SERVICES, 1)}
     return {
         **load_env(),
-        "STACK_RUN_DIR": str(run_dir),
+        **stack_settings(base, run_dir),
         "STACK_PROCESSES": str(PROCESSES),
         "RABBITMQ_URL": rabbitmq,
         "REDIS_URL": redis,
         "AUTH_DATABASE_URL": f"{postgres}/auth_chaos{suffix}",
         "ORDERS_DATABASE_URL": f"{postgres}/orders_chaos{suffix}",
-        **{f"{name.upper()}_HOST": "127.0.0.1" for name in SERVICES},
-        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
-        "ORDER_COMMAND_URL": f"{internal}/order_command",
-        "AUTH_URL": f"{internal}/auth",
-        "AUTH_TOKEN_URL": f"{internal}/auth/internal/token",
-        "JWKS_URL": f"{internal}/auth/auth/.well-known/jwks.json",
-        "AUTH_JWT_KEY_FILE": str(run_dir / "keys" / "auth.pem"),
-        "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(base),
-        "GATEWAY_INTERNAL_PORT": str(base + 9),
         "GATEWAY_AUTH_RATE": "1000r/s",
         "GATEWAY_AUTH_BURST": "1000",
         "GATEWAY_RATE": "10000r/s",
@@ -190,23 +148,9 @@ async def chaos_stack(run_dir: Path, base: int, interval: float) -> AsyncIterato
             await drop_database(stack.env[setting])
         stack.redis = Redis.from_url(redis_url)
         try:
-            with stack.log.open("wb") as output:
-                stack.runner = subprocess.Popen(
-                    [sys.executable, str(ROOT / "deploy" / "local_stack.py"), "run"],
-                    cwd=ROOT,
-                    env=stack.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                )
-            deadline = time.monotonic() + START_WITHIN
-            while not stack.events("up"):
-                if stack.runner.poll() is not None or time.monotonic() > deadline:
-                    tail = stack.log.read_text(errors="replace")[-4000:]
-                    raise RuntimeError(f"the chaos stack did not come up:\n{tail}")
-                await asyncio.sleep(0.2)
-            yield stack
+            with running_stack(stack.env, within=START_WITHIN, stop_within=40) as running:
+                stack.running = running
+                yield stack
         finally:
-            stack.stop_services()
             await stack.redis.aclose()
             await node.stop()

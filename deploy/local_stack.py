@@ -1,7 +1,7 @@
 """The whole platform in the foreground without Docker: `make run` (docs/local-stack.md).
 
     python deploy/local_stack.py check    # the servers answer and nginx is installed
-    python deploy/local_stack.py run      # check, migrate, start the services, then nginx
+    python deploy/local_stack.py run      # check, migrate, start the gateway, then the services
     python deploy/local_stack.py gateway  # only render the gateway config (compose does this)
 
 Every setting comes from the environment over the repo's .env, so a second stack can run
@@ -16,17 +16,15 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from types import FrameType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deploy.stack import gateway, gateway_metrics, servers
-from deploy.stack.config import PROCESSES, ROOT, Service, load_env, load_processes
-from deploy.stack.supervisor import Supervisor, say, tell
-
-READY_WITHIN = 30.0  # seconds for every service to answer /readyz
+from deploy.stack.config import PROCESSES, Service, load_env, load_processes, run_dir
+from deploy.stack.launcher import Launcher, NotReady
+from deploy.stack.startup import start_platform
 
 
 def _taken(env: dict[str, str], services: list[Service]) -> list[str]:
@@ -36,6 +34,8 @@ def _taken(env: dict[str, str], services: list[Service]) -> list[str]:
         "gateway": values["GATEWAY_LISTEN"],
         "gateway (internal)": values["INTERNAL_LISTEN"],
     }
+    if (metrics := gateway_metrics.process(env)) is not None:
+        addresses["gateway_metrics"] = metrics[1]
     addresses |= {p.name: p.address for service in services for p in service.each()}
     return [f"{name} ({address})" for name, address in addresses.items() if servers.in_use(address)]
 
@@ -48,10 +48,9 @@ def run(env: dict[str, str], processes_file: Path) -> int:
         print(f"error: already in use: {', '.join(taken)}. Is another stack running?")
         print("  A second stack needs other ports: see docs/local-stack.md.")
         return 1
-    conf = gateway.render(env, processes.services, _run_dir(env))
     names = [m.name for m in processes.migrations]
     names += [p.name for s in processes.services for p in s.each()]
-    supervisor = Supervisor(env, width=max(len(n) for n in [*names, "nginx", "stack"]))
+    launcher = Launcher(env, width=max(len(n) for n in [*names, "nginx", "stack"]))
 
     asked_by: list[str] = []  # the signal that asked to stop, said once the stop begins
 
@@ -62,59 +61,30 @@ def run(env: dict[str, str], processes_file: Path) -> int:
         # event is set from a thread of its own. `uv run` passes a SIGTERM or Ctrl-C on, so
         # two signals come at once; a closed terminal sends SIGHUP.
         asked_by.append(signal.Signals(signum).name)
-        threading.Thread(target=supervisor.stopping.set, daemon=True).start()
+        threading.Thread(target=launcher.stopping.set, daemon=True).start()
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
     try:
-        for migration in processes.migrations:
-            code = supervisor.run_to_end(migration.name, migration.argv)
-            if supervisor.stopping.is_set():
-                return 0
-            if code != 0:
-                tell(supervisor.width, "failed", process=migration.name, exit_status=code)
-                return code
-        # The gateway's metrics process before the gateway, which sends it a line per request.
-        if (metrics := gateway_metrics.process(env)) is not None:
-            supervisor.start("gateway_metrics", metrics[0])
-            if not supervisor.wait_ready("gateway_metrics", metrics[1], time.monotonic() + 10):
-                return 0 if supervisor.stopping.is_set() else 1
-        # The gateway first: the services reach each other through its internal side.
-        supervisor.start("nginx", gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
-        for service in processes.services:
-            for process in service.each():
-                setting = {service.port_setting: str(process.port)} if service.port_setting else {}
-                supervisor.start(
-                    process.name, service.argv, env=setting | {"PROCESS_NAME": process.name}
-                )
-        deadline = time.monotonic() + READY_WITHIN
-        for service in processes.services:
-            for process in service.each():
-                if not supervisor.wait_ready(process.name, process.address, deadline):
-                    if supervisor.stopping.is_set():
-                        return 0
-                    tell(supervisor.width, "not_ready", process=process.name, within_s=READY_WITHIN)
-                    return 1
-        gateway_url = f"http://{env['GATEWAY_HOST']}:{env['GATEWAY_PORT']}"
-        tell(supervisor.width, "up", url=gateway_url, docs=f"{gateway_url}/docs")
-        say("stack", supervisor.width, servers.management_ui(env))
-        supervisor.watch()  # until Ctrl-C or SIGTERM; a process that dies is started again
+        try:
+            gateway_url = start_platform(launcher, env, processes, restart=True)
+        except NotReady as failed:
+            return 0 if launcher.stopping.is_set() else failed.code
+        launcher.tell("up", url=gateway_url, docs=f"{gateway_url}/docs")
+        launcher.say("stack", servers.management_ui(env))
+        launcher.watch()  # until Ctrl-C or SIGTERM; a process that dies is started again
         return 0
     finally:
         if asked_by:
-            tell(supervisor.width, "stopping", asked_by=asked_by[0])
-        supervisor.stop_all()
-        tell(supervisor.width, "stopped")
-
-
-def _run_dir(env: dict[str, str]) -> Path:
-    return ROOT / env.get("STACK_RUN_DIR", ".run")  # an absolute STACK_RUN_DIR stays as it is
+            launcher.tell("stopping", asked_by=asked_by[0])
+        launcher.stop_all()
+        launcher.tell("stopped")
 
 
 def render_gateway(env: dict[str, str], processes_file: Path) -> int:
     """The gateway's files for the services of `processes_file`, reached at their *_HOST and
     *_PORT: docker compose's `gateway-config` step, which sets each *_HOST to a service name."""
-    conf = gateway.render(env, load_processes(env, processes_file).services, _run_dir(env))
+    conf = gateway.render(env, load_processes(env, processes_file).services, run_dir(env))
     print(f"rendered {conf}; run it with: {shlex.join(gateway.nginx_argv(conf))}")
     return 0
 

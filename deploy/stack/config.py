@@ -43,6 +43,12 @@ def load_env(root: Path = ROOT) -> dict[str, str]:
     return env
 
 
+def run_dir(env: Mapping[str, str]) -> Path:
+    """Where a stack keeps its rendered gateway and files: STACK_RUN_DIR (default `.run`), from
+    the repository's root; an absolute one stays as it is."""
+    return ROOT / env.get("STACK_RUN_DIR", ".run")
+
+
 def expand(text: str, env: Mapping[str, str]) -> str:
     """Fill `${VAR}` from `env`; a name that is not set is an error that names it."""
 

@@ -15,10 +15,13 @@ import random
 import shutil
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import aio_pika
+from deploy.stack.launcher import spawn
+from deploy.stack.stopping import stop
 
 START_WITHIN = 90.0  # seconds
 STOP_WITHIN = 60.0
@@ -71,7 +74,7 @@ class RabbitNode:
         self.port = free_port()
         self.dist_port = free_port()
         self.name = f"test-{os.getpid()}-{self.port}@localhost"
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.log = directory / "node.log"
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "enabled_plugins").write_text("[].\n")
@@ -104,17 +107,9 @@ class RabbitNode:
         """Start the node; return the seconds until it took an AMQP connection."""
         began = time.monotonic()
         with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                str(self.server),
-                env=self._env(),
-                cwd=self.directory,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
+            self.process = spawn([str(self.server)], self._env(), log, cwd=self.directory)
         while True:
-            if self.process.returncode is not None:
+            if self.process.poll() is not None:
                 raise RuntimeError(
                     f"RabbitMQ node exited ({self.process.returncode}): {self.tail()}"
                 )
@@ -132,14 +127,9 @@ class RabbitNode:
         seconds it took."""
         began = time.monotonic()
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
+        if process is None or process.poll() is not None:
             return 0.0
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), STOP_WITHIN)
-        except TimeoutError:
-            os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+        await asyncio.to_thread(stop, [(process, signal.SIGTERM)], STOP_WITHIN)
         return time.monotonic() - began
 
     async def ctl(self, *args: str) -> str:
@@ -160,19 +150,11 @@ class RabbitNode:
             raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {err.decode(errors='replace')}")
         return out.decode()
 
-    def rss_bytes(self) -> int:
-        """Resident memory of the node's processes (the Erlang VM and its helpers)."""
-        if self.process is None:
-            return 0
-        total = 0
-        for status in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = status.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # the process ended while we looked
-            if int(fields[2]) == self.process.pid:  # its process group: the node's session
-                total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss, in pages
-        return total
+    @property
+    def pgid(self) -> int:
+        """The node's process group (its session: the Erlang VM and its helpers)."""
+        assert self.process is not None, "the node is not running"
+        return self.process.pid
 
     async def _listening(self) -> bool:
         try:

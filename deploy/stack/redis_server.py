@@ -4,12 +4,17 @@ own port, nothing kept on disk."""
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from deploy.stack.launcher import spawn
+from deploy.stack.stopping import stop
 
 START_WITHIN = 10.0
 
@@ -33,7 +38,7 @@ def private_redis(port: int, run_dir: Path) -> Iterator[str | None]:
     log = run_dir / "redis.log"
     argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly"]
     argv += ["no", "--dir", str(run_dir), "--logfile", str(log)]
-    server = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    server = spawn(argv, os.environ, subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + START_WITHIN
         while not _accepts(port):
@@ -43,9 +48,4 @@ def private_redis(port: int, run_dir: Path) -> Iterator[str | None]:
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop([(server, signal.SIGTERM)], grace=10)

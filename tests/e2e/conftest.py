@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import os
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,23 +29,15 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from deploy.stack import gateway, servers
-from deploy.stack.config import load_env, load_processes
+from deploy.stack.config import ROOT, load_env, load_processes
 from deploy.stack.databases import drop_database
+from deploy.stack.launcher import Launcher
 from deploy.stack.redis_server import private_redis
 
 from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
 from shared.topology import consumer_queue
 from tests.e2e.accounts import Account, make_admin, sign_in, sign_up
-from tests.e2e.stacks import (
-    ROOT,
-    LifecycleStack,
-    Ports,
-    free_port,
-    port_in_use,
-    running,
-    stack_env,
-    tail,
-)
+from tests.e2e.stacks import LifecycleStack, free_port, running, stack_env
 from tests.support.factories import user_body
 from tests.support.otlp import span_receiver
 from tests.support.rabbit import purge
@@ -54,8 +45,7 @@ from tests.support.servers import Servers
 from tests.support.vhosts import own_vhost
 
 _BASE = int(os.environ.get("E2E_PORT_BASE", "18000"))
-MAIN_PORTS = Ports.from_base(_BASE)
-LIFECYCLE_PORTS = Ports.from_base(_BASE + 10)
+LIFECYCLE_BASE = _BASE + 10
 LIFECYCLE_REDIS_PORT = _BASE + 15
 LIFECYCLE_INTERVAL = 1.0  # seconds between two steps of an order's lifecycle
 RUNNING_GATEWAY = os.environ.get("E2E_GATEWAY_URL", "")  # a platform that runs already
@@ -63,7 +53,7 @@ RUNNING_GATEWAY = os.environ.get("E2E_GATEWAY_URL", "")  # a platform that runs 
 
 @pytest.fixture(scope="session")
 def main_stack_env(servers: Servers) -> dict[str, str]:
-    return stack_env(servers, name="e2e", ports=MAIN_PORTS)
+    return stack_env(servers, name="e2e", base=_BASE)
 
 
 # Queues the main stack consumes that other tests fill without consuming them (the
@@ -79,7 +69,7 @@ def gateway_url(request: pytest.FixtureRequest) -> Iterator[str]:
         return
     main_stack_env: dict[str, str] = request.getfixturevalue("main_stack_env")
     asyncio.run(purge(main_stack_env["RABBITMQ_URL"], STALE_QUEUES))
-    with running(main_stack_env, MAIN_PORTS) as url:
+    with running(main_stack_env) as url:
         yield url
 
 
@@ -105,7 +95,7 @@ def lifecycle_stack(request: pytest.FixtureRequest) -> Iterator[LifecycleStack]:
         env = stack_env(
             servers,
             name=name,
-            ports=LIFECYCLE_PORTS,
+            base=LIFECYCLE_BASE,
             rabbitmq_url=rabbitmq_url,
             redis_url=redis_url,
         ) | {
@@ -116,7 +106,7 @@ def lifecycle_stack(request: pytest.FixtureRequest) -> Iterator[LifecycleStack]:
         }
         for database in ("AUTH_DATABASE_URL", "ORDERS_DATABASE_URL"):
             asyncio.run(drop_database(env[database]))
-        url = resources.enter_context(running(env, LIFECYCLE_PORTS))
+        url = resources.enter_context(running(env))
         yield LifecycleStack(url=url, interval=LIFECYCLE_INTERVAL, spans=receiver, env=env)
 
 
@@ -147,24 +137,11 @@ def dead_upstream_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ]
     run_dir = tmp_path_factory.mktemp("dead-upstream")
     conf = gateway.render(env, services, run_dir)
-    log = run_dir / "nginx.log"
-    with log.open("wb") as output:
-        nginx = subprocess.Popen(gateway.nginx_argv(conf), stdout=output, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while not port_in_use(port):
-            if nginx.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the gateway did not start:\n{tail(log)}")
-            time.sleep(0.05)
+    with Launcher(env, log_dir=run_dir) as launcher:
+        nginx = launcher.start("nginx", gateway.nginx_argv(conf), stop_signal=signal.SIGQUIT)
+        url = f"http://127.0.0.1:{port}"
+        launcher.wait_ready(nginx, f"{url}/healthz", time.monotonic() + 10)
         yield url
-    finally:
-        nginx.send_signal(signal.SIGQUIT)
-        try:
-            nginx.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
-            nginx.wait()
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from deploy.stack.config import ROOT
 from deploy.stack.servers import ensure_installed
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.e2e.stacks import ROOT, LifecycleStack
+from tests.e2e.stacks import LifecycleStack
 from tests.support.factories import user_body
 
 LIFECYCLE = ["PENDING", "PAID", "SHIPPED", "CANCELED"]

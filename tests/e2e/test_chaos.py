@@ -9,8 +9,7 @@ import os
 import sys
 
 import pytest
-
-from tests.e2e.stacks import ROOT
+from deploy.stack.config import ROOT
 
 
 @pytest.mark.timeout(900)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
+import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,11 @@ import httpx
 import pytest
 from deploy.stack import prometheus
 from deploy.stack.config import load_env, load_processes
+from deploy.stack.launcher import Launcher
 from deploy.stack.servers import ensure_installed
 
 from tests.e2e.accounts import Account
-from tests.e2e.stacks import LifecycleStack, free_port, port_in_use, tail
+from tests.e2e.stacks import LifecycleStack, free_port, port_in_use
 from tests.support.waiting import eventually
 
 RATE_INTERVAL = "10s"  # what Grafana's $__rate_interval stands for here (scrapes every second)
@@ -43,30 +45,20 @@ def running_prometheus(config: str, where: Path) -> Iterator[str]:
         pytest.fail("Prometheus is not installed and could not be: apt-get install prometheus")
     (where / "prometheus.yml").write_text(config)
     port = free_port()
-    log = where / "prometheus.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={where / 'prometheus.yml'}",
-                f"--storage.tsdb.path={where / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        assert port_in_use(port) is False
-        print(tail(log, 20))  # noqa: T201 (its warnings, in the test's output)
+    argv = [
+        binary,
+        f"--config.file={where / 'prometheus.yml'}",
+        f"--storage.tsdb.path={where / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with Launcher(os.environ, log_dir=where) as launcher:
+        prometheus_server = launcher.start("prometheus", argv)
+        launcher.wait_ready(prometheus_server, f"{url}/-/ready", time.monotonic() + 60)
+        yield url
+    assert port_in_use(port) is False
+    print(prometheus_server.tail(20))  # noqa: T201 (its warnings, in the test's output)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+from deploy.stack.config import ROOT
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import RUNNING_GATEWAY
-from tests.e2e.stacks import ROOT
 from tests.support.waiting import eventually
 
 STACK_LOG = ROOT / ".run" / "e2e" / "stack.log"

@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from deploy.stack.config import ROOT
 
 from tests.e2e.accounts import Account
-from tests.e2e.stacks import ROOT, LifecycleStack
+from tests.e2e.stacks import LifecycleStack
 from tests.support.factories import user_body
 from tests.support.waiting import eventually
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ import aio_pika
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from deploy.stack.launcher import spawn
 from deploy.stack.rabbit_node import free_port
+from deploy.stack.stopping import stop
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from tests.support.servers import Servers
@@ -131,45 +134,29 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = env
         self.log = log
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
         with self.log.open("ab") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                str(Path(sys.executable).with_name("status-worker")),
-                "serve",
-                env=self.env,
-                cwd=ROOT,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-            )
+            argv = [str(Path(sys.executable).with_name("status-worker")), "serve"]
+            self.process = spawn(argv, self.env, out)
 
     async def kill(self) -> None:
         """SIGKILL: no chance to finish, ack or close anything."""
-        await self._signal(signal.SIGKILL)
+        await self._stop(signal.SIGKILL)
 
     async def stop(self) -> None:
-        await self._signal(signal.SIGTERM)
+        await self._stop(signal.SIGTERM)
 
     async def freeze(self) -> None:
         """SIGSTOP: the process holds its connection and what was delivered, and does nothing."""
         assert self.process is not None
         os.killpg(self.process.pid, signal.SIGSTOP)
 
-    async def _signal(self, signum: signal.Signals) -> None:
+    async def _stop(self, signum: signal.Signals) -> None:
         process, self.process = self.process, None
-        if process is None or process.returncode is not None:
-            return
-        os.killpg(process.pid, signum)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGCONT)  # a frozen one too
-        try:
-            await asyncio.wait_for(process.wait(), 30)
-        except TimeoutError:
-            os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
+        if process is not None:
+            await asyncio.to_thread(stop, [(process, signum)], 30)
 
 
 @pytest.fixture
