@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from order_query.projection import LIVE
 from shared import seed004
 from shared.events import OrderStatus
 from tests.integration.order_query.conftest import (
@@ -64,6 +65,35 @@ async def test_an_order_missing_from_the_projection_is_repaired_from_order_comma
         "total_price": "2.50",
         "is_deleted": False,
     }
+
+
+async def test_an_order_repaired_as_a_rebuild_switches_generations_is_still_answered(
+    query: Query,
+    command: httpx.AsyncClient,
+    redis: Redis,
+    alice: Caller,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The repair writes the order to the live generation; a rebuild's switch right after
+    makes a generation live that does not hold it yet: the read still answers the order."""
+    order = await create(command, alice)
+    await until_projected(redis, order)
+    await lose_order(redis, order["id"])
+    projection = query.app.state.queries.projection
+    put, live = projection.put, await redis.get(LIVE)
+
+    async def put_then_switch(fetched: dict[str, object]) -> bool:
+        stored: bool = await put(fetched)
+        await redis.set(LIVE, 999_999)  # a rebuild's new generation, still empty
+        return stored
+
+    monkeypatch.setattr(projection, "put", put_then_switch)
+    try:
+        response = await query.get(f"/orders/{order['id']}", alice)
+    finally:
+        await (redis.set(LIVE, live) if live is not None else redis.delete(LIVE))
+    assert response.status_code == 200
+    assert response.json() == order
 
 
 @pytest.mark.parametrize("path", READ_PATHS)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from order_query.command_side import CommandSide
-from order_query.projection import Projection, index_key
+from order_query.projection import Projection, compact, index_key
 from shared.events import OrderStatus
 from shared.failures import Malformed, NotFound
 from shared.security import Principal
@@ -87,7 +87,9 @@ class OrderQueries:
             fetched = await self.command_side.order(order_id)
             if fetched is not None:
                 await self.projection.put(fetched)
-                raw = await self.projection.get(order_id)
+                # What is stored now (it, or newer), else what was fetched: a rebuild may
+                # have made a generation live meanwhile that does not hold it yet.
+                raw = await self.projection.get(order_id) or compact(fetched)
         if raw is None:
             raise NotFound("No such order")
         order = json.loads(raw)
