@@ -5,17 +5,29 @@ create is validated, appended to its event log, published by the relay, projecte
 order_query and given a timer by status_worker, all on this machine's 2 cores. The ceiling,
 in the same run and interleaved level by level: the same nginx config with order_command's
 upstream pointed at `bench/bare_app.py`, whose POST /orders is one asyncpg insert transaction.
+
+Drain: once the load stops, how long until the projection holds every order made (its
+everybody index counts as many as order_command's table): what the front accepted beyond
+what the pipeline carries shows there. Its CPU counts as the run's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+import asyncpg
+import redis.asyncio as aioredis
 from bench import deployment
 from bench.load import Requests
 from bench.points import Point, Target, measure, pick_generator
 from bench.report import Section, table
+
+from order_query.projection import LIVE, index_key, prefix
+from shared.db import asyncpg_dsn
 
 ORDER = {
     "items": [
@@ -54,12 +66,35 @@ def run(*, quick: bool, client: str = "auto") -> Section:
         )
         bare = Target(CEILING, up.ceiling_url, {"bare app": up.bare, "nginx": up.ceiling_gateway})
         points: list[Point] = []
+        drained = lambda: asyncio.run(_drained(up.env))  # noqa: E731
         for clients in budget.clients:
-            level = [measure(t, create, clients, budget, generator) for t in (ours, bare)]
+            level = [
+                measure(ours, create, clients, budget, generator, drained=drained),
+                measure(bare, create, clients, budget, generator),
+            ]
             ceiling = level[1].load.ok_per_second
             points += [replace(point, ceiling=ceiling) for point in level]
         up.require_alive()
     return _section(points, budget, generator)
+
+
+async def _drained(env: Mapping[str, str], within: float = 300.0) -> float:
+    """Seconds from now until the projection holds as many orders as order_command does."""
+    started = time.perf_counter()
+    db = await asyncpg.connect(asyncpg_dsn(env["ORDERS_DATABASE_URL"]))
+    redis = aioredis.Redis.from_url(env["REDIS_URL"])
+    try:
+        made: int = await db.fetchval("select count(*) from orders")
+        while time.perf_counter() - started < within:
+            live = await redis.get(LIVE)
+            index = prefix(None if live is None else int(live)) + index_key()
+            if await redis.zcard(index) >= made:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"the pipeline had not carried {made} orders after {within:g} s")
+    finally:
+        await db.close()
+        await redis.aclose()
 
 
 def _section(points: list[Point], budget: Budget, generator: str) -> Section:
@@ -90,6 +125,7 @@ def _section(points: list[Point], budget: Budget, generator: str) -> Section:
                 "p50 ms",
                 "p99 ms",
                 "failed",
+                "drain s",
                 "÷ ceiling",
                 *(f"CPU: {c}" for c in columns),
                 "load generator",
@@ -103,6 +139,7 @@ def _section(points: list[Point], budget: Budget, generator: str) -> Section:
                     p.load.p50_ms,
                     p.load.p99_ms,
                     p.load.failed,
+                    p.drain_seconds if p.target == PLATFORM else float("nan"),
                     p.ratio,
                     *(p.cores(c) for c in columns),
                     p.cores("load generator"),
@@ -120,6 +157,9 @@ def _notes(points: list[Point]) -> list[str]:
     notes = [
         "- CPU columns are in cores (1.00 = one core busy for the whole run); n/a where the "
         'process takes no part. "Whole machine" also counts Postgres, RabbitMQ and Redis.',
+        "- Drain: once the load stopped, the seconds until the projection held every order "
+        "made (what the front accepted beyond what the pipeline carried); its CPU is counted "
+        "in the run's, and the cores are over the run and the drain together.",
     ]
     for p in points:
         if p.target != PLATFORM or not p.load.ok:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,13 +39,15 @@ class Point:
     wall_seconds: float
     cpu_seconds: dict[str, float]  # by server label, the load generator, the whole machine
     ceiling: float = float("nan")  # the ceiling's rate to compare with (nan: none)
+    # After the load stopped, until the pipeline had carried every create (its CPU counts).
+    drain_seconds: float = 0.0
 
     @property
     def ratio(self) -> float:
         return self.load.ok_per_second / self.ceiling
 
     def cores(self, what: str) -> float:
-        return self.cpu_seconds.get(what, float("nan")) / self.wall_seconds
+        return self.cpu_seconds.get(what, float("nan")) / (self.wall_seconds + self.drain_seconds)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,13 +56,22 @@ class Point:
             "wall_seconds": self.wall_seconds,
             "cpu_seconds": self.cpu_seconds,
             "ceiling_per_second": self.ceiling,
+            "drain_seconds": self.drain_seconds,
         }
 
 
 def measure(
-    target: Target, requests: Requests, clients: int, budget: Budget, generator: str
+    target: Target,
+    requests: Requests,
+    clients: int,
+    budget: Budget,
+    generator: str,
+    *,
+    drained: Callable[[], float] | None = None,
 ) -> Point:
-    """A warm-up, then the measured run; the CPU each of the target's servers spent on it."""
+    """A warm-up, then the measured run; the CPU each of the target's servers spent on it.
+    `drained` waits until the target has finished what the run handed it and says how long
+    that took after the load stopped: that time's CPU is the run's too."""
 
     def run(seconds: float, max_requests: int) -> LoadResult:
         return drive(
@@ -80,12 +92,13 @@ def measure(
         start = time.perf_counter()
         load = run(budget.seconds, budget.max_requests)
         wall = time.perf_counter() - start
+        drain = drained() if drained is not None else 0.0
     finally:
         target.require_alive()  # a server that died explains any error above
     cpu = {label: group_cpu_seconds(pgid) - before[label] for label, pgid in groups.items()}
     cpu["load generator"] = load.generator_cpu_s
     cpu["machine"] = machine_busy_seconds() - machine_before
-    return Point(target.name, load, wall, cpu)
+    return Point(target.name, load, wall, cpu, drain_seconds=drain)
 
 
 def pick_generator(requested: str) -> str:
