@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from order_command import api, consumers, idempotency, unit_of_work
+from order_command.metrics import AdvanceMetrics
 from order_command.service import OrderService
 from order_command.settings import OrderCommandSettings
 from shared.event_log import EventLogMetrics, serve_event_log
@@ -15,6 +16,7 @@ def create_app(s: OrderCommandSettings | None = None, *, keys: KeySource | None 
     """`keys` verify access tokens; by default the auth service's JWKS (tests pass their own)."""
     s = s or OrderCommandSettings()
     log_metrics = EventLogMetrics()
+    advances = AdvanceMetrics(log_metrics.registry)
 
     async def build(started: Started) -> None:
         pool = s.order_command_db_pool_size
@@ -32,5 +34,7 @@ def create_app(s: OrderCommandSettings | None = None, *, keys: KeySource | None 
         event_log=log_metrics,
         routers=[api.router, api.internal],
         publishes=[OrderCreated, OrderStatusChanged, OrderUpdated, OrderDeleted],
-        consumes=lambda broker, app: consumers.subscribe(broker, lambda: app.state.orders),
+        consumes=lambda broker, app: consumers.subscribe(
+            broker, lambda: app.state.orders, advances
+        ),
     )
