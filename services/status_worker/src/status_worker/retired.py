@@ -57,14 +57,17 @@ async def _existing(connection: AbstractConnection, name: str) -> AbstractQueue 
 
 async def _move(queue: AbstractQueue, into: str) -> int:
     """Pass every ready message of `queue` into the queue `into`: each acked once the broker
-    confirmed its copy (a crash in between copies one twice: its second timer is stale)."""
+    confirmed its copy (a crash in between copies one twice: its second timer is stale). The
+    copy keeps the event's own headers (its trace context), not the broker's `x-` ones: a
+    delivery count carried over would count against the due queue's limit."""
     channel = queue.channel
     moved = 0
     while (message := await queue.get(no_ack=False, fail=False)) is not None:
+        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
         await channel.default_exchange.publish(
             aio_pika.Message(
                 message.body,
-                headers=message.headers,
+                headers=headers,
                 content_type=message.content_type,
                 message_id=message.message_id,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
