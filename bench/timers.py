@@ -2,20 +2,21 @@
 
 Each path runs on a fresh RabbitMQ node of the benchmark's own (deploy/stack/rabbit_node.py:
 its own ports and data under .run/bench/, no plugins), so nothing else's queues or memory are in
-the figures and the machine's RabbitMQ is not touched:
+the figures and the machine's RabbitMQ is not touched. A timer is an `order.created` event
+published to `orders.events`, as order_command's relay does, as fast as the broker confirms
+them; a wait queue bound there holds each for the wait:
 
-- **status_worker**: the real `status-worker serve` (STATUS_ADVANCE_INTERVAL = the wait) with
-  its own queues. The benchmark sets the timers straight into its wait queue, as fast as the
-  broker confirms them: the same messages the worker sets for order events.
-- **bare** (the ceiling): the same messages into a wait queue with the same arguments,
-  dead-lettering into a due queue with the same arguments, passed on by plain aio-pika in a
-  process of its own (bench/bare_forwarder.py): take, publish on confirmed, ack.
+- **status_worker**: the real `status-worker serve` (STATUS_ADVANCE_INTERVAL = the wait), with
+  the wait queue it binds and the due queue it consumes.
+- **bare** (the ceiling): a wait queue and a due queue with the same arguments and binding,
+  the due events passed on by plain aio-pika in a process of its own
+  (bench/bare_forwarder.py): take, make the command, publish it confirmed, ack.
 
 Both send each due timer on as `order.advance_status` to `orders.commands`, where the
 benchmark's own queue takes it and notes when it came: how late it is = that time - (the time
-the timer was set + the wait). While every timer waits: the node's resident memory (all its
-processes), the wait queue's own memory (`rabbitmqctl list_queues memory`) and the node's data
-on disk.
+its event was published + the wait). While every timer waits: the node's resident memory (all
+its processes), the wait queue's own memory (`rabbitmqctl list_queues memory`) and the node's
+data on disk.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,8 @@ from deploy.stack.launcher import Launcher
 from deploy.stack.rabbit_node import RabbitNode, free_port
 
 from shared.broker import build_broker
-from shared.events import AdvanceStatus, Envelope, OrderStatus
-from shared.topology import consumer_queue, delay_queue
+from shared.events import AdvanceStatus, Envelope, OrderCreated, OrderItem, OrderStatus
+from shared.topology import ORDERS_EVENTS, consumer_queue, delay_queue
 from status_worker.topology import TimerTopology
 
 CAPTURE = "bench.advance_status"
@@ -98,12 +100,24 @@ class Outcome:
         }
 
 
-def timer_body() -> bytes:
-    """A timer as the worker sets it: order.advance_status from PENDING, set now."""
-    command = AdvanceStatus(order_id=uuid.uuid4(), expected_status=OrderStatus.PENDING)
-    return (
-        Envelope.wrap(command, aggregate_id=command.order_id, version=1).model_dump_json().encode()
+def event_body() -> tuple[str, bytes]:
+    """A timer as order_command's relay sets it: a new order's `order.created`. Its order id
+    and its body."""
+    now = datetime.now(UTC)
+    order = OrderCreated(
+        id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        items=(OrderItem(name="tea", price=Decimal("2.50"), quantity=2),),
+        total_price=Decimal("5.00"),
+        currency="USD",
+        status=OrderStatus.PENDING,
+        version=1,
+        is_deleted=False,
+        created_at=now,
+        updated_at=now,
     )
+    event = Envelope.wrap(order, aggregate_id=order.id, version=1, occurred_at=now)
+    return str(order.id), event.model_dump_json().encode()
 
 
 class Arrivals:
@@ -112,6 +126,7 @@ class Arrivals:
     def __init__(self, expected: int, wait_seconds: float) -> None:
         self.expected = expected
         self.wait_seconds = wait_seconds
+        self.set_at: dict[str, float] = {}  # order id -> when its event was published
         self.late_ms: list[float] = []
         self.first_due = float("inf")
         self.last_at = 0.0
@@ -119,34 +134,35 @@ class Arrivals:
 
     async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         now = time.time()
-        set_at = datetime.fromisoformat(json.loads(message.body)["occurred_at"]).timestamp()
-        due = set_at + self.wait_seconds
+        due = self.set_at[json.loads(message.body)["aggregate_id"]] + self.wait_seconds
         self.late_ms.append(1000 * (now - due))
         self.first_due, self.last_at = min(self.first_due, due), max(self.last_at, now)
         if len(self.late_ms) >= self.expected:
             self.done.set()
 
 
-async def fill(channel: aio_pika.abc.AbstractChannel, wait_queue: str, count: int) -> float:
-    """Set `count` timers into `wait_queue`, each confirmed; the seconds it took."""
+async def fill(channel: aio_pika.abc.AbstractChannel, arrivals: Arrivals, count: int) -> float:
+    """Publish `count` order events to orders.events, each confirmed (noting when in
+    `arrivals`); the seconds it took."""
     started = time.monotonic()
-    exchange = channel.default_exchange
+    exchange = await channel.get_exchange(ORDERS_EVENTS.name)
+
+    async def publish() -> None:
+        order_id, body = event_body()
+        arrivals.set_at[order_id] = time.time()
+        await exchange.publish(
+            aio_pika.Message(
+                body,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=OrderCreated.ROUTING_KEY,
+            mandatory=True,
+        )
+
     for first in range(0, count, PUBLISH_WINDOW):
         window = min(PUBLISH_WINDOW, count - first)
-        await asyncio.gather(
-            *(
-                exchange.publish(
-                    aio_pika.Message(
-                        timer_body(),
-                        content_type="application/json",
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    ),
-                    routing_key=wait_queue,
-                    mandatory=True,
-                )
-                for _ in range(window)
-            )
-        )
+        await asyncio.gather(*(publish() for _ in range(window)))
     return time.monotonic() - started
 
 
@@ -202,6 +218,9 @@ async def measure(path: str, budget: Budget) -> Outcome:
         commands = await channel.declare_exchange(
             "orders.commands", aio_pika.ExchangeType.DIRECT, durable=True
         )
+        events = await channel.declare_exchange(
+            ORDERS_EVENTS.name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         capture = await channel.declare_queue(
             CAPTURE, durable=True, arguments={"x-queue-type": "quorum"}
         )
@@ -221,13 +240,15 @@ async def measure(path: str, budget: Budget) -> Outcome:
                 wait_queue = delay_queue("bench.wait", budget.wait_seconds, due=due_queue)
                 for queue in (due_queue, wait_queue):
                     await channel.declare_queue(queue.name, durable=True, arguments=queue.arguments)
+                bound = await channel.get_queue(wait_queue.name)
+                await bound.bind(events, OrderCreated.ROUTING_KEY)
                 wait, due = wait_queue.name, due_queue.name
                 argv = [sys.executable, "-m", "bench.bare_forwarder", node.url, due, str(PREFETCH)]
                 passer = launcher.start("bare_forwarder", argv)
             await until(lambda: consumed(connection, due), 60, f"a consumer on {due}")
 
             rss_before = group_rss_bytes(node.pgid)
-            fill_seconds = await fill(channel, wait, budget.timers)
+            fill_seconds = await fill(channel, arrivals, budget.timers)
             rss_waiting, wait_memory = group_rss_bytes(node.pgid), await queue_memory(node, wait)
             on_disk = disk_bytes(directory / "mnesia")
             cpu_before = group_cpu_seconds(passer.pgid)
@@ -279,14 +300,15 @@ def _section(budget: Budget, bare: Outcome, worker: Outcome) -> Section:
     }
     section.disturbed = not (bare.all_waiting and worker.all_waiting)
     section.add(
-        f"{budget.timers:,} timers (order.advance_status envelopes, "
-        f"{len(timer_body())} bytes each) set as fast as a fresh single RabbitMQ node "
-        f"confirms them ({PUBLISH_WINDOW:,} at a time) into a quorum wait queue with a "
+        f"{budget.timers:,} timers (order.created events, {len(event_body()[1])} bytes each) "
+        "published to orders.events as fast as a fresh single RabbitMQ node confirms them "
+        f"({PUBLISH_WINDOW:,} at a time), held by a quorum wait queue bound there with a "
         f"{budget.wait_seconds:g} s TTL, so all wait at once and come due within the time the "
         "fill took. Each path is passed on by one process with a prefetch of "
         f"{PREFETCH}: the real `status-worker serve`, or the bare ceiling (plain aio-pika: take, "
-        "publish on confirmed, ack). Lateness: when the command reached the benchmark's queue "
-        "on orders.commands, minus the time the timer was set plus the wait.",
+        "make the command, publish it confirmed, ack). Lateness: when the command reached the "
+        "benchmark's queue on orders.commands, minus the time its event was published plus "
+        "the wait.",
         "",
     )
     rows = []

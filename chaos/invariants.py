@@ -23,8 +23,7 @@ from shared.topology import dead_letter_queue
 from status_worker import topology as timers
 
 DEAD_LETTER_QUEUES = [
-    dead_letter_queue(name).name
-    for name in (ORDERS_QUEUE, USERS_QUEUE, COMMANDS, timers.EVENTS, timers.DUE, timers.RESULTS)
+    dead_letter_queue(name).name for name in (ORDERS_QUEUE, USERS_QUEUE, COMMANDS, timers.DUE)
 ]
 
 CHAIN = ["PENDING", "PAID", "SHIPPED", "CANCELED"]

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.accounts import Account
-from tests.e2e.stacks import LifecycleStack
+from tests.e2e.stacks import PROCESSES, LifecycleStack
 from tests.support.factories import user_body
 from tests.support.waiting import eventually
 
@@ -107,22 +107,23 @@ async def test_an_order_walks_its_lifecycle_one_step_per_interval(
     ], history
 
 
-# The status_worker branch's first cut, left for that branch to fix (not here): it sends
-# order.advance_status with `send_command.publish(timer, message_id=...)`, and FastStream 0.7
-# applies a publisher's own `reply_to=` only to what a handler returns, never to an explicit
-# publish(). The commands carry no reply_to, order_command's answers go nowhere, and
-# timers_applied and timers_stale stay at 0 (passing reply_to= to publish() sets it).
 async def _timer_counts(http: httpx.AsyncClient) -> dict[str, float]:
-    """The worker's counters (timers_fired_total, timers_stale_total, ...), as its /metrics
-    through the gateway says."""
-    answer = await http.get("/metrics/status_worker")
-    assert answer.status_code == 200, answer.text
-    return {
-        sample.name: float(sample.value)
-        for family in text_string_to_metric_families(answer.text)
-        for sample in family.samples
-        if sample.name.startswith("timers_") and sample.name.endswith("_total")
-    }
+    """Timers sent on (status_worker's `fired`) and what order_command made of them
+    (`applied`, `stale`), summed over each service's processes (`/metrics/<service>.<n>`, each
+    process's own: `/metrics/<service>` reaches one of them)."""
+    counts = {"fired": 0.0, "applied": 0.0, "stale": 0.0}
+    for service, n in itertools.product(
+        ("status_worker", "order_command"), range(1, PROCESSES + 1)
+    ):
+        answer = await http.get(f"/metrics/{service}.{n}")
+        assert answer.status_code == 200, answer.text
+        for family in text_string_to_metric_families(answer.text):
+            for sample in family.samples:
+                if sample.name == "timers_fired_total":
+                    counts["fired"] += sample.value
+                elif sample.name == "advance_status_commands_total":
+                    counts[sample.labels["outcome"]] += sample.value
+    return counts
 
 
 async def _ship_then_cancel(user: Account) -> tuple[str, dict[str, Any]]:
@@ -177,14 +178,14 @@ async def test_the_timers_a_change_by_hand_overtook_are_found_stale(
     # the SHIPPED change's. Each comes due an interval later and is sent on as a command...
     await eventually(
         lambda: _timer_counts(lifecycle_user.http),
-        until=lambda now: now["timers_fired_total"] >= before["timers_fired_total"] + 2,
+        until=lambda now: now["fired"] >= before["fired"] + 2,
         timeout=2 * lifecycle_stack.interval + 10,
         what="both overtaken timers sent on",
     )
     # ... which order_command finds stale and says so.
     await eventually(
         lambda: _timer_counts(lifecycle_user.http),
-        until=lambda now: now["timers_stale_total"] >= before["timers_stale_total"] + 2,
+        until=lambda now: now["stale"] >= before["stale"] + 2,
         timeout=5,
         what="both overtaken timers found stale",
     )

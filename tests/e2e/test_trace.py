@@ -17,6 +17,7 @@ from tests.support.waiting import eventually
 
 ITEMS = [{"name": "tea", "price": "2.50", "quantity": 2}]
 CREATED_EVENT = "orders.events.order.created process"  # a consumer's span of order.created
+DUE_EVENT = "default.status_worker.due.dl5 process"  # the worker's span of it, when due
 ADVANCE_COMMAND = "orders.commands.order.advance_status process"
 
 
@@ -67,18 +68,19 @@ async def test_one_create_is_one_trace_from_the_gateway_through_every_consumer(
         http = _one(spans, "order_command", "SERVER", "POST /orders")
         relayed = _one(spans, "order_command", "PRODUCER", "order.created publish")
         projected = _one(spans, "order_query", "CONSUMER", CREATED_EVENT)
-        timed = _one(spans, "status_worker", "CONSUMER", CREATED_EVENT)
+        timed = _one(spans, "status_worker", "CONSUMER", DUE_EVENT)
         # The HTTP span's parent is the gateway's: of this trace, and recorded by no service.
         assert http.parent_span_id, "order_command's HTTP span started a trace of its own"
         assert http.parent_span_id not in {s.span_id for s in spans}
         # The relay published the outbox row in the request's context...
         assert http in _ancestors(relayed, spans), "the relay's publish is not the request's"
-        # ... each consumer took that event in the publish's ...
+        # ... each consumer took that event in the publish's (the worker an interval later,
+        # when the wait queue dead-lettered it into the due queue) ...
         for consumer in (projected, timed):
             assert relayed in _ancestors(consumer, spans), f"{consumer.service} lost the trace"
             event_id = consumer.attributes["messaging.message.id"]
             assert event_id == relayed.attributes["messaging.message.id"]
-        # ... and an interval later, the timer the worker set came back to order_command.
+        # ... and the timer's command came back to order_command.
         commands = _named(spans, "order_command", "CONSUMER", ADVANCE_COMMAND)
         assert any(timed in _ancestors(command, spans) for command in commands), (
             "the timer's command is not in the trace (yet)"

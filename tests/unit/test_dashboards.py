@@ -69,7 +69,7 @@ def test_the_dashboard_shows_what_an_operator_watches_first() -> None:
         "dead_letter_queue_messages",
         "timers_waiting",
         "timers_fired_total",
-        "timers_stale_total",
+        "advance_status_commands_total",
         "process_resident_memory_bytes",
     ):
         assert metric in text, metric

@@ -1,4 +1,5 @@
-"""The status worker's one rule: which timer an order event sets (none once it is CANCELED)."""
+"""The status worker's one rule: which timer an order event sets (none once it is CANCELED), and
+the command a due message sends."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from shared.events import (
     OrderStatus,
     OrderStatusChanged,
 )
-from status_worker.timers import OrderEvent, timer_for
+from status_worker.timers import Due, OrderEvent, command_for, timer_for
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ORDER_ID = uuid.uuid4()
 EVENTS: TypeAdapter[OrderEvent] = TypeAdapter(OrderEvent)
+DUE: TypeAdapter[Due] = TypeAdapter(Due)
 
 
 def created() -> Envelope[OrderCreated]:
@@ -95,3 +97,22 @@ def test_two_events_set_timers_with_different_ids() -> None:
     second = timer_for(changed(OrderStatus.PAID))
     assert first is not None and second is not None
     assert first.event_id != second.event_id
+
+
+def test_a_due_event_sends_the_timer_it_sets_and_a_final_one_sends_none() -> None:
+    event = changed(OrderStatus.PAID)
+    command, timer = command_for(DUE.validate_json(event.model_dump_json())), timer_for(event)
+    assert command is not None and timer is not None
+    assert (command.event_id, command.payload) == (timer.event_id, timer.payload)
+    final = changed(OrderStatus.CANCELED, from_=OrderStatus.SHIPPED, version=4)
+    assert command_for(DUE.validate_json(final.model_dump_json())) is None
+
+
+def test_a_timer_set_before_the_upgrade_comes_due_as_the_command_it_is() -> None:
+    """The old worker put the command itself in the wait queue (decision 107)."""
+    old = Envelope.wrap(
+        AdvanceStatus(order_id=ORDER_ID, expected_status=OrderStatus.SHIPPED),
+        aggregate_id=ORDER_ID,
+        version=3,
+    )
+    assert command_for(DUE.validate_json(old.model_dump_json())) == old

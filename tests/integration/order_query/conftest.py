@@ -26,6 +26,7 @@ from faststream.rabbit import RabbitBroker
 from redis.asyncio import Redis
 
 from order_query.command_side import CommandSide, InternalApi
+from order_query.connections import Reach
 from order_query.main import create_app as create_query_app
 from order_query.projection import Projection, history_key, order_key, prefix
 from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
@@ -347,7 +348,7 @@ def start_query(servers: Servers, command_app: FastAPI, rabbit: Rabbit) -> Start
                 redis_url=redis_url or servers.redis,
             )
             consuming = await consumers_of(rabbit, ORDERS.name)
-            app = create_query_app(settings, keys=TEST_KEYS, command_side=link.command_side)
+            app = create_query_app(settings, Reach(TEST_KEYS, link.command_side))
             await stack.enter_async_context(LifespanManager(app, shutdown_timeout=30))
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://query")
@@ -370,7 +371,7 @@ async def query(servers: Servers, command_app: FastAPI, redis: Redis) -> AsyncIt
         settings = OrderQuerySettings(
             environment="test", rabbitmq_url=servers.rabbitmq, redis_url=servers.redis
         )
-        app = create_query_app(settings, keys=TEST_KEYS, command_side=link.command_side)
+        app = create_query_app(settings, Reach(TEST_KEYS, link.command_side))
         async with LifespanManager(app, shutdown_timeout=30):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://query") as http:

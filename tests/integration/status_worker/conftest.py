@@ -69,18 +69,30 @@ async def until_consumed(amqp_url: str, queue: str, *, by: int = 1, timeout: flo
 
 
 async def until_worker_consumes(amqp_url: str, *, by: int = 1) -> None:
-    for queue in (TOPOLOGY.events.name, TOPOLOGY.due.name, TOPOLOGY.results.name):
-        await until_consumed(amqp_url, queue, by=by)
+    """The worker has started: its wait queue bound (before it consumes), its due queue
+    consumed."""
+    await until_consumed(amqp_url, TOPOLOGY.due.name, by=by)
+
+
+async def ready_messages(amqp_url: str, queue: str) -> int:
+    """Messages in `queue` that no consumer holds (in a wait queue: events waiting it out)."""
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        declared = await (await connection.channel()).declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+    finally:
+        await connection.close()
 
 
 @pytest.fixture(scope="package", autouse=True)
 async def no_earlier_timers(servers: Servers) -> None:
     """Drop what earlier tests left in the worker's queues: order_command's tests publish
-    hundreds of order events while no worker consumes them, and a worker that started on
-    that backlog would run hundreds of other orders' chains beside these tests."""
+    hundreds of order events, which the wait queue (bound by an earlier run) holds while no
+    worker consumes them, and a worker that started on that backlog would run hundreds of
+    other orders' chains beside these tests."""
     connection = await aio_pika.connect(servers.rabbitmq)
     try:
-        for queue in (TOPOLOGY.events, TOPOLOGY.wait, TOPOLOGY.due, TOPOLOGY.results):
+        for queue in (TOPOLOGY.wait, TOPOLOGY.due):
             channel = await connection.channel()
             with contextlib.suppress(aio_pika.exceptions.ChannelNotFoundEntity):
                 await (await channel.get_queue(queue.name, ensure=True)).purge()
@@ -97,7 +109,7 @@ class Worker:
     http: httpx.AsyncClient
 
     async def metrics(self) -> dict[str, float]:
-        """The worker's counters by sample name (`timers_stale_total`, ...)."""
+        """The worker's counters by sample name (`timers_fired_total`)."""
         response = await self.http.get("/metrics")
         assert response.status_code == 200
         return {
@@ -227,6 +239,17 @@ class Orders:
     async def delete(self, order_id: str) -> None:
         response = await self._send("DELETE", f"/orders/{order_id}", headers=self.owner.headers)
         assert response.status_code == 200, response.text
+
+    async def advances(self) -> dict[str, float]:
+        """order_command's advance_status commands by outcome (`applied`, `stale`)."""
+        response = await self.client.get("/metrics")
+        assert response.status_code == 200
+        return {
+            sample.labels["outcome"]: sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+            if sample.name == "advance_status_commands_total"
+        }
 
     async def read(self, order_id: str) -> dict[str, Any]:
         response = await self._send("GET", f"/internal/orders/{order_id}", headers=SERVICE.headers)

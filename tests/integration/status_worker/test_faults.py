@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import aio_pika
 import pytest
 from asgi_lifespan import LifespanManager
 from deploy.stack.databases import fresh_database
@@ -20,6 +19,7 @@ from tests.integration.status_worker.conftest import (
     TOPOLOGY,
     Orders,
     WorkerProcess,
+    ready_messages,
     running_worker,
     until_consumed,
     until_worker_consumes,
@@ -66,16 +66,6 @@ async def until_every_order_is(
         what=f"all {len(order_ids)} orders {status.value} at version {version}",
     )
     assert found == [expected] * len(order_ids)
-
-
-async def ready_messages(amqp_url: str, queue: str) -> int:
-    """Messages in `queue` that no consumer holds."""
-    connection = await aio_pika.connect(amqp_url)
-    try:
-        declared = await (await connection.channel()).declare_queue(queue, passive=True)
-        return declared.declaration_result.message_count or 0
-    finally:
-        await connection.close()
 
 
 async def test_a_worker_killed_mid_chain_and_started_again_loses_no_step(
@@ -140,16 +130,16 @@ async def test_a_broker_restart_loses_no_timer(
     command_app = create_command_app(settings, keys=TEST_KEYS)
     async with (
         LifespanManager(command_app, startup_timeout=30, shutdown_timeout=30),
-        running_worker(worker_settings(private_node.url)) as worker,
+        running_worker(worker_settings(private_node.url)),
     ):
         await until_worker_consumes(private_node.url)
         await until_consumed(private_node.url, ADVANCE_QUEUE.name)
         async with Orders.over(command_app) as orders:
             order_ids = await create_orders(orders, ORDERS)
             await eventually(
-                worker.metrics,
-                until=lambda m: m.get("timers_scheduled_total", 0) >= ORDERS,
-                what=f"{ORDERS} timers waiting",
+                lambda: ready_messages(private_node.url, TOPOLOGY.wait.name),
+                until=lambda n: n >= ORDERS,
+                what=f"{ORDERS} orders' events waiting out their first interval",
             )
             stopped_at = time.monotonic()
             stop_seconds = await private_node.stop()

@@ -6,10 +6,11 @@ import logging
 from collections.abc import Callable
 
 from faststream import AckPolicy
-from faststream.rabbit import RabbitBroker, RabbitMessage
+from faststream.rabbit import RabbitBroker
 
+from order_command.metrics import AdvanceMetrics
 from order_command.service import OrderService
-from shared.events import AdvanceStatus, AdvanceStatusResult, Envelope
+from shared.events import AdvanceStatus, Envelope
 from shared.faults import wait_out_faults
 from shared.topology import ORDERS_COMMANDS, consumer_queue
 
@@ -17,10 +18,11 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAME = "order_command.advance_status"
 ADVANCE_QUEUE = consumer_queue(QUEUE_NAME, AdvanceStatus.ROUTING_KEY)
-REPLY_TIMEOUT = 10.0  # seconds for the broker to take the answer
 
 
-def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> list[str]:
+def subscribe(
+    broker: RabbitBroker, orders: Callable[[], OrderService], metrics: AdvanceMetrics
+) -> list[str]:
     """`orders` gives the service layer once the app's lifespan has built it. Returns the
     queues consumed."""
 
@@ -28,34 +30,25 @@ def subscribe(broker: RabbitBroker, orders: Callable[[], OrderService]) -> list[
         ADVANCE_QUEUE,
         ORDERS_COMMANDS,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        no_reply=True,  # the handler answers itself (below), FastStream must not answer too
+        no_reply=True,  # no answer, even to an older worker's `reply_to`
         title="order.advance_status",
-        description="Advance an order one step, if it is still in `expected_status`. A command "
-        "with `reply_to` gets an AdvanceStatusResult there (the worker counts stale timers).",
+        description="Advance an order one step, if it is still in `expected_status` "
+        "(counted as applied or stale: advance_status_commands_total).",
     )
     @wait_out_faults
-    async def advance_status(command: Envelope[AdvanceStatus], message: RabbitMessage) -> None:
+    async def advance_status(command: Envelope[AdvanceStatus]) -> None:
         # Applied only if the order is still where the timer expected it: a redelivery, or a
         # timer overtaken by a manual change, finds it moved on and does nothing.
         order_id, expected = command.payload.order_id, command.payload.expected_status
-        changed = await orders().advance(order_id, expected)
-        if changed is None:
-            log.info("stale advance_status for %s ignored", order_id)
-        if not message.reply_to:
-            return
-        # Answered from inside the handler, not by returning the answer: FastStream publishes
-        # a returned answer after the message's trace context is gone, and with spans not
-        # recorded that starts a new trace, so the worker's line about it named no request.
-        # Not mandatory: with no queue there, the answer is dropped, the command acked.
-        result = AdvanceStatusResult(
-            order_id=order_id, expected_status=expected, applied=changed is not None
-        )
-        await broker.publish(
-            result,
-            message.reply_to,
-            correlation_id=message.correlation_id,
-            mandatory=False,
-            timeout=REPLY_TIMEOUT,
-        )
+        if await orders().advance(order_id, expected) is None:
+            metrics.stale.inc()
+            log.info(
+                "timer for order %s found stale (expected %s)",
+                order_id,
+                expected.value,
+                extra={"event": "timer.stale", "order_id": str(order_id)},
+            )
+        else:
+            metrics.applied.inc()
 
     return [QUEUE_NAME]

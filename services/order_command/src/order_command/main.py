@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from order_command import api, consumers, idempotency, unit_of_work
+from order_command.metrics import AdvanceMetrics
 from order_command.service import OrderService
 from order_command.settings import OrderCommandSettings
 from shared.event_log.serving import serve_event_log
@@ -14,6 +15,7 @@ from shared.security import KeySource
 def create_app(s: OrderCommandSettings | None = None, *, keys: KeySource | None = None) -> FastAPI:
     """`keys` verify access tokens; by default the auth service's JWKS (tests pass their own)."""
     s = s or OrderCommandSettings()
+    metrics = AdvanceMetrics()
 
     async def build(started: Started) -> None:
         pool = s.order_command_db_pool_size
@@ -28,8 +30,9 @@ def create_app(s: OrderCommandSettings | None = None, *, keys: KeySource | None 
         name="order_command",
         description="Creates and changes orders; every change is an event in its log.",
         build=build,
+        registry=metrics.registry,
         event_log=True,
         routers=[api.router, api.internal],
         publishes=[OrderCreated, OrderStatusChanged, OrderUpdated, OrderDeleted],
-        consumes=lambda broker, app: consumers.subscribe(broker, lambda: app.state.orders),
+        consumes=lambda broker, app: consumers.subscribe(broker, lambda: app.state.orders, metrics),
     )

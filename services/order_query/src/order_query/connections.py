@@ -3,6 +3,7 @@ blocking reads), and the command side's and the auth service's /internal/ routes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
@@ -13,6 +14,7 @@ from order_query.changes import ChangeFeed
 from order_query.command_side import CommandSide, InternalApi
 from order_query.settings import OrderQuerySettings
 from shared.faults import DriverFaults
+from shared.security import KeySource
 from shared.service_tokens import ServiceTokens
 
 if TYPE_CHECKING:
@@ -80,3 +82,15 @@ def connect_auth(
     return InternalApi(
         settings.auth_url, http, service_tokens(settings, http), timeout=timeout, name="auth"
     )
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What order_query reaches, where not by its settings' URLs: tests pass their own keys
+    for access tokens (else JWKS_URL's) and their own command side (else ORDER_COMMAND_URL)."""
+
+    keys: KeySource | None = None
+    command_side: CommandSide | None = None
+
+    def commands(self, settings: OrderQuerySettings, http: httpx.AsyncClient) -> CommandSide:
+        return self.command_side or connect_command_side(settings, http)

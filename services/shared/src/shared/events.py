@@ -163,17 +163,6 @@ class AdvanceStatus(Message):
     expected_status: OrderStatus
 
 
-class AdvanceStatusResult(BaseModel):
-    """order_command's answer to an `order.advance_status` that names a `reply_to` queue:
-    whether it moved the order (False: the timer was stale, or the order is gone)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    order_id: uuid.UUID
-    expected_status: OrderStatus
-    applied: bool
-
-
 P = TypeVar("P", bound=Message)
 
 

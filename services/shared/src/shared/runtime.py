@@ -100,7 +100,7 @@ def service_app(
 ) -> FastAPI:
     """The service `name`'s app. `registry` holds the service's own metrics (built before,
     so they are registered once however often the app starts). A writer of an event log
-    says `event_log=True`: the log's metrics are the app's registry (`build` serves the log
+    says `event_log=True`: the log's metrics join that registry (`build` serves the log
     with `shared.event_log.serving.serve_event_log`), and the app serves the
     log's catch-up route and answers Postgres' faults as a dependency's. `consumes(broker, app)`
     subscribes its consumers and names their queues (dead-letter queues declared, depths in
@@ -115,7 +115,7 @@ def service_app(
             schema=Envelope[message],  # type: ignore[valid-type]
         )
     queues: list[str] = []
-    log_metrics = EventLogMetrics() if event_log else None
+    log_metrics = EventLogMetrics(registry) if event_log else None
     if log_metrics is not None:
         registry = log_metrics.registry
         routers = [*routers, catch_up_router()]

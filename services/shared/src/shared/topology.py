@@ -49,8 +49,8 @@ def delay_queue(name: str, delay: float, *, due: RabbitQueue) -> RabbitQueue:
     dead-lettered into `due` through the default exchange. Nothing consumes it.
 
     At-least-once dead-lettering keeps an expired message until `due` has confirmed it, so
-    a broker restart loses none; RabbitMQ requires `reject-publish` overflow for it. Publish
-    to it by its name on the default exchange, and declare `due` first.
+    a broker restart loses none; RabbitMQ requires `reject-publish` overflow for it. Bind it
+    to the messages it delays (or publish to it by its name), and declare `due` first.
     """
     milliseconds = round(delay * 1000)
     if milliseconds < 1:

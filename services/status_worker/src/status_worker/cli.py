@@ -9,8 +9,8 @@ from shared.cli import ServiceCli
 from status_worker import topology
 from status_worker.settings import StatusWorkerSettings
 
-# `replay-dead-letters --queue`: due (timers, which fire at once), events, results.
-QUEUES = {"due": topology.DUE, "events": topology.EVENTS, "results": topology.RESULTS}
+# `replay-dead-letters --queue due`: due timers, which fire at once when replayed.
+QUEUES = {"due": topology.DUE}
 
 CLI = ServiceCli(
     prog="status-worker",
@@ -18,7 +18,7 @@ CLI = ServiceCli(
     description=__doc__ or "",
     settings=StatusWorkerSettings,
     serve_help="serve /healthz, /readyz, /metrics on STATUS_WORKER_HOST:STATUS_WORKER_PORT; "
-    "set and fire the lifecycle timers",
+    "send the lifecycle timers on as they come due",
     address=lambda s: (s.status_worker_host, s.status_worker_port),
     dead_letter_queues=list(QUEUES.values()),
     replay_queues=QUEUES,

@@ -3,10 +3,9 @@
 import logging
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
 from shared.runtime import Started, service_app
-from status_worker import consumers
+from status_worker import consumers, wait_queues
 from status_worker.metrics import TimerMetrics
 from status_worker.settings import StatusWorkerSettings
 from status_worker.topology import TimerTopology
@@ -18,7 +17,7 @@ def create_app(s: StatusWorkerSettings | None = None) -> FastAPI:
     s = s or StatusWorkerSettings()
     topology = TimerTopology.for_interval(s.status_advance_interval)
     metrics = TimerMetrics()
-    metrics.register(registry := CollectorRegistry())
+    amqp_url = s.rabbitmq_url.get_secret_value()
 
     async def build(started: Started) -> None:
         log.info("timers wait %g s in %s", s.status_advance_interval, topology.wait.name)
@@ -28,9 +27,9 @@ def create_app(s: StatusWorkerSettings | None = None) -> FastAPI:
         name="status_worker",
         description="Moves each order along its lifecycle on timers that RabbitMQ holds.",
         build=build,
-        registry=registry,
+        registry=metrics.registry,
         routers=[],
         consumes=lambda broker, app: consumers.subscribe(broker, topology, metrics),
         other_queues={"wait": (topology.wait, metrics.waiting)},
-        declare=topology.declare,
+        declare=lambda broker: wait_queues.declare(broker, topology, amqp_url),
     )

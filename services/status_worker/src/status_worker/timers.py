@@ -1,8 +1,9 @@
-"""The worker's one rule, with no I/O: which timer an order event sets.
+"""The worker's one rule, with no I/O: which command a due message sends.
 
-A timer is the `order.advance_status` command itself, held back for one interval: move the
-order on from the status the event left it in. A final status sets none, so the chain ends
-at CANCELED. Whether the command still applies when it is due is order_command's to decide.
+What comes due is the order event itself, held back one interval by the wait queue. Its timer
+is the `order.advance_status` command: move the order on from the status the event left it
+in. A final status sets none, so the chain ends at CANCELED. Whether the command still
+applies when it is sent is order_command's to decide.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from shared.events import (
 )
 
 OrderEvent = Envelope[OrderCreated] | Envelope[OrderStatusChanged]
+# A timer the worker set before its wait queue was bound to orders.events (decision 107) is
+# the command itself; one still waiting at the upgrade comes due as it is.
+Due = OrderEvent | Envelope[AdvanceStatus]
 
 # Timer ids derive from the id of the event that set them: a redelivered event sets a timer
 # with the same id, so a duplicate is recognisable all the way to order_command's logs.
@@ -37,3 +41,10 @@ def timer_for(event: OrderEvent) -> Envelope[AdvanceStatus] | None:
     command = AdvanceStatus(order_id=event.aggregate_id, expected_status=status)
     timer = Envelope.wrap(command, aggregate_id=event.aggregate_id, version=event.version)
     return timer.model_copy(update={"event_id": uuid.uuid5(TIMER_IDS, str(event.event_id))})
+
+
+def command_for(due: Due) -> Envelope[AdvanceStatus] | None:
+    """The command a due message sends: its event's timer, or a timer set before the upgrade."""
+    if isinstance(due.payload, AdvanceStatus):
+        return due
+    return timer_for(due)

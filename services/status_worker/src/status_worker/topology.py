@@ -1,14 +1,15 @@
-"""The worker's queues. All are durable quorum queues; the three it consumes have a delivery
-limit and a dead-letter queue (`shared.topology.consumer_queue`), and none holds a timer
-for longer than it takes to pass it on:
+"""The worker's queues, both durable quorum queues:
 
-    orders.events --order.created, order.status_changed--> status_worker.order_events.dl5
-    timer --> status_worker.wait.<ms>ms --expires, dead-lettered--> status_worker.due.dl5
-    order_command's reply to a command --> status_worker.advance_results.dl5
+    orders.events --order.created, order.status_changed--> status_worker.wait.<ms>ms
+        (no consumer; message TTL = the interval)
+        --expires: dead-lettered, at least once--> status_worker.due.dl5 (the worker consumes)
 
-The wait queue has no consumer. Its message TTL is the interval and part of its name: a
-quorum queue's arguments cannot change once declared, so a new interval is a new wait queue,
-and timers already in the old one still come due into the same due queue.
+The wait queue is bound to orders.events itself, so RabbitMQ holds each event for the interval
+and no Python runs to set a timer. Its TTL is part of its name: a quorum queue's arguments
+cannot change once declared, so a new interval is a new wait queue, bound in place of the old
+one (`wait_queues.py`), and timers already in the old one still come due into the same due
+queue. The due queue has a delivery limit and a dead-letter queue
+(`shared.topology.consumer_queue`).
 """
 
 from __future__ import annotations
@@ -18,41 +19,32 @@ from dataclasses import dataclass
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
 from shared.events import OrderCreated, OrderStatusChanged
-from shared.topology import ORDERS_EVENTS, consumer_queue, delay_queue
+from shared.topology import consumer_queue, delay_queue
 
-EVENTS = "status_worker.order_events"
 WAIT = "status_worker.wait"
 DUE = "status_worker.due"
-RESULTS = "status_worker.advance_results"
+# The events that start a step: each waits in the wait queue, then comes due.
+STEP_EVENTS = (OrderCreated.ROUTING_KEY, OrderStatusChanged.ROUTING_KEY)
 
 
 @dataclass(frozen=True)
 class TimerTopology:
-    events: RabbitQueue
     wait: RabbitQueue
     due: RabbitQueue
-    results: RabbitQueue
 
     @classmethod
     def for_interval(cls, interval: float) -> TimerTopology:
-        # The due and results queues are reached by name, through the default exchange.
+        # The due queue is reached by name, through the default exchange.
         due = consumer_queue(DUE, DUE)
-        return cls(
-            events=consumer_queue(EVENTS, OrderCreated.ROUTING_KEY),
-            wait=delay_queue(WAIT, interval, due=due),
-            due=due,
-            results=consumer_queue(RESULTS, RESULTS),
-        )
+        return cls(wait=delay_queue(WAIT, interval, due=due), due=due)
 
     @property
-    def consumed(self) -> tuple[str, str, str]:
+    def consumed(self) -> tuple[str]:
         """The consumer queues' base names: each has its `<name>.dlq`."""
-        return (EVENTS, DUE, RESULTS)
+        return (DUE,)
 
     async def declare(self, broker: RabbitBroker) -> None:
-        """What the subscribers do not declare: the events queue's second binding, and the
-        wait queue, after the due queue it dead-letters into."""
-        events = await broker.declare_queue(self.events)
-        await events.bind(ORDERS_EVENTS.name, routing_key=OrderStatusChanged.ROUTING_KEY)
+        """The wait queue, after the due queue it dead-letters into (its bindings are
+        `wait_queues.bind_newest`'s)."""
         await broker.declare_queue(self.due)
         await broker.declare_queue(self.wait)
