@@ -1,6 +1,5 @@
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
@@ -10,12 +9,11 @@ from shared.events import (
     AdvanceStatus,
     Envelope,
     OrderCreated,
-    OrderItem,
-    OrderStatus,
     Role,
     UserRegistered,
 )
 from shared.upcasting import CURRENCY_BEFORE_SCHEMA_2, upcast
+from tests.support.factories import order_created
 
 
 def test_every_routing_key_of_the_design_has_one_model() -> None:
@@ -31,20 +29,7 @@ def test_every_routing_key_of_the_design_has_one_model() -> None:
 
 
 def test_an_envelope_round_trips_through_json() -> None:
-    now = datetime.now(UTC)
-    order = OrderCreated(
-        id=uuid.uuid4(),
-        user_id=uuid.uuid4(),
-        items=(OrderItem(name="tea", price=Decimal("2.50"), quantity=2),),
-        total_price=Decimal("5.00"),
-        currency="EUR",
-        status=OrderStatus.PENDING,
-        version=1,
-        is_deleted=False,
-        created_at=now,
-        updated_at=now,
-    )
-    envelope = Envelope.wrap(order, aggregate_id=order.id, version=1)
+    envelope = order_created(at=datetime.now(UTC), currency="EUR")
     wire = envelope.model_dump_json()
     back = Envelope[OrderCreated].model_validate_json(wire)
     assert back == envelope

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,11 +14,11 @@ from shared.events import (
     AdvanceStatus,
     Envelope,
     OrderCreated,
-    OrderItem,
     OrderStatus,
     OrderStatusChanged,
 )
 from status_worker.timers import Due, OrderEvent, command_for, timer_for
+from tests.support.factories import order_created, status_changed
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ORDER_ID = uuid.uuid4()
@@ -28,26 +27,13 @@ DUE: TypeAdapter[Due] = TypeAdapter(Due)
 
 
 def created() -> Envelope[OrderCreated]:
-    order = OrderCreated(
-        id=ORDER_ID,
-        user_id=uuid.uuid4(),
-        items=(OrderItem(name="tea", price=Decimal("2.50"), quantity=2),),
-        total_price=Decimal("5.00"),
-        currency="USD",
-        status=OrderStatus.PENDING,
-        version=1,
-        is_deleted=False,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return Envelope.wrap(order, aggregate_id=ORDER_ID, version=1)
+    return order_created(ORDER_ID, at=NOW)
 
 
 def changed(
     to: OrderStatus, *, from_: OrderStatus = OrderStatus.PENDING, version: int = 2
 ) -> Envelope[OrderStatusChanged]:
-    payload = OrderStatusChanged(from_status=from_, to_status=to, changed_by=None)
-    return Envelope.wrap(payload, aggregate_id=ORDER_ID, version=version)
+    return status_changed(ORDER_ID, to, from_=from_, version=version)
 
 
 def from_the_wire(event: Envelope[Any]) -> OrderEvent:

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from shared.events import (
     AdvanceStatus,
     Envelope,
     OrderCreated,
-    OrderItem,
     OrderStatus,
     OrderStatusChanged,
 )
@@ -30,6 +28,7 @@ from status_worker import consumers
 from status_worker.metrics import TimerMetrics
 from status_worker.timers import TIMER_IDS
 from status_worker.topology import TimerTopology
+from tests.support.factories import order_created, status_changed
 
 TOPOLOGY = TimerTopology.for_interval(2.0)
 ORDER_ID = uuid.uuid4()
@@ -70,24 +69,11 @@ async def worker(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Worker]:
 
 
 def created() -> Envelope[OrderCreated]:
-    order = OrderCreated(
-        id=ORDER_ID,
-        user_id=uuid.uuid4(),
-        items=(OrderItem(name="tea", price=Decimal("2.50"), quantity=2),),
-        total_price=Decimal("5.00"),
-        currency="USD",
-        status=OrderStatus.PENDING,
-        version=1,
-        is_deleted=False,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return Envelope.wrap(order, aggregate_id=ORDER_ID, version=1)
+    return order_created(ORDER_ID, at=NOW)
 
 
 def changed(to: OrderStatus, version: int) -> Envelope[OrderStatusChanged]:
-    payload = OrderStatusChanged(from_status=OrderStatus.PAID, to_status=to, changed_by=None)
-    return Envelope.wrap(payload, aggregate_id=ORDER_ID, version=version)
+    return status_changed(ORDER_ID, to, from_=OrderStatus.PAID, version=version)
 
 
 async def test_a_due_event_is_sent_on_as_its_timers_command(worker: Worker) -> None:
