@@ -1,7 +1,8 @@
 """What the integration tests of several services share: order_command's app and the auth
 service's, in process, each on its session database. There is one order_command app per
 session, so that no second one competes with it for its command queue (the status worker's
-tests send it commands); the auth app's log holds the users order_query's rebuild replays."""
+tests have their own, in a vhost of their own); the auth app's log holds the users
+order_query's rebuild replays."""
 
 from __future__ import annotations
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,16 +23,21 @@ import aio_pika
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from deploy.stack.databases import fresh_database
 from deploy.stack.launcher import spawn
 from deploy.stack.rabbit_node import free_port
 from deploy.stack.stopping import stop
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from tests.integration.conftest import make_settings
 from tests.support.servers import Servers
-from tests.support.tokens import Caller
+from tests.support.tokens import TEST_KEYS, Caller
+from tests.support.vhosts import own_vhost
 from tests.support.waiting import eventually
 
+from order_command.cli import MIGRATIONS
 from order_command.consumers import ADVANCE_QUEUE
+from order_command.main import create_app as create_command_app
 from shared.events import OrderStatus, Role
 from status_worker.main import create_app
 from status_worker.settings import StatusWorkerSettings
@@ -84,20 +90,27 @@ async def ready_messages(amqp_url: str, queue: str) -> int:
         await connection.close()
 
 
-@pytest.fixture(scope="package", autouse=True)
-async def no_earlier_timers(servers: Servers) -> None:
-    """Drop what earlier tests left in the worker's queues: order_command's tests publish
-    hundreds of order events, which the wait queue (bound by an earlier run) holds while no
-    worker consumes them, and a worker that started on that backlog would run hundreds of
-    other orders' chains beside these tests."""
-    connection = await aio_pika.connect(servers.rabbitmq)
-    try:
-        for queue in (TOPOLOGY.wait, TOPOLOGY.due):
-            channel = await connection.channel()
-            with contextlib.suppress(aio_pika.exceptions.ChannelNotFoundEntity):
-                await (await channel.get_queue(queue.name, ensure=True)).purge()
-    finally:
-        await connection.close()
+@pytest.fixture(scope="package")
+def servers(servers: Servers) -> Iterator[Servers]:
+    """The session's servers, but a RabbitMQ vhost of this package's own (fresh each run):
+    the wait queue is bound to orders.events, so in a shared vhost it would hold every order
+    event the other packages' tests publish, and a worker that started on that backlog would
+    run hundreds of other orders' chains beside these tests."""
+    with own_vhost(servers.rabbitmq, "status-worker") as url:
+        yield dataclasses.replace(servers, rabbitmq=url)
+
+
+@pytest.fixture(scope="package")
+def orders_db_url(servers: Servers) -> str:
+    return fresh_database(servers.database("orders_status_worker_it"), MIGRATIONS)
+
+
+@pytest.fixture(scope="package")
+async def command_app(servers: Servers, orders_db_url: str) -> AsyncIterator[FastAPI]:
+    """order_command in the package's vhost, the one app consuming its command queue there."""
+    app = create_command_app(make_settings(servers, orders_db_url), keys=TEST_KEYS)
+    async with LifespanManager(app):
+        yield app
 
 
 # --- the worker -------------------------------------------------------------------------
