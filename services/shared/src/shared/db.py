@@ -48,7 +48,9 @@ def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 5) -> Asyn
     engine = create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # A fixed pool: with overflow, a steady load just above the pool opened and closed
+        # connections all along (a Postgres backend forked for each; decision 109).
+        max_overflow=0,
         pool_timeout=timeout,
         connect_args={"timeout": timeout, "command_timeout": 10},
         # An error's text names the statement, not its values: they may be a client's data.
