@@ -165,7 +165,7 @@ async def act(
                     outcome.left_invalid.append(letter.id)
                     continue
                 if action == "replay":
-                    await _republish(channel, message, target)
+                    await republish(channel, message, target)
                     outcome.replayed += 1
                 else:
                     outcome.discarded += 1
@@ -175,9 +175,10 @@ async def act(
     return outcome
 
 
-async def _republish(channel: AbstractChannel, message: AbstractIncomingMessage, to: str) -> None:
-    """Into the consumer queue, by the default exchange, without the broker's or our notes
-    (`x-*`): a fresh message with a fresh delivery count. Confirmed before the ack."""
+async def republish(channel: AbstractChannel, message: AbstractIncomingMessage, to: str) -> None:
+    """Into the queue `to`, by the default exchange, without the broker's or our notes
+    (`x-*`): a fresh message with a fresh delivery count. On a channel with publisher
+    confirms, it returns once the broker confirmed it: ack the message only after."""
     headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
     await channel.default_exchange.publish(
         aio_pika.Message(

@@ -23,6 +23,7 @@ import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractQueue
 from faststream.rabbit import RabbitQueue
 
+from shared.dead_letters import republish
 from shared.topology import ORDERS_EVENTS, consumer_queue, dead_letter_queue
 from status_worker.topology import STEP_EVENTS
 
@@ -60,21 +61,9 @@ async def _move(queue: AbstractQueue, into: str) -> int:
     confirmed its copy (a crash in between copies one twice: its second timer is stale). The
     copy keeps the event's own headers (its trace context), not the broker's `x-` ones: a
     delivery count carried over would count against the due queue's limit."""
-    channel = queue.channel
     moved = 0
     while (message := await queue.get(no_ack=False, fail=False)) is not None:
-        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
-        await channel.default_exchange.publish(
-            aio_pika.Message(
-                message.body,
-                headers=headers,
-                content_type=message.content_type,
-                message_id=message.message_id,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=into,
-            mandatory=True,
-        )
+        await republish(queue.channel, message, into)
         await message.ack()
         moved += 1
     return moved
