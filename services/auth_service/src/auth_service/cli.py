@@ -1,5 +1,5 @@
-"""`auth-service serve | migrate | wait-migrated | create-admin`: what compose, Kubernetes and
-`make run` start."""
+"""`auth-service serve | relay | migrate | wait-migrated | create-admin`: what compose,
+Kubernetes and `make run` start."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ CLI = ServiceCli(
     serve_help="serve HTTP on AUTH_HOST:AUTH_PORT",
     address=lambda s: (s.auth_host, s.auth_port),
     database=lambda s: s.auth_database_url,
+    relay_port=lambda s: s.auth_relay_port,
     migrations=MIGRATIONS,
     commands=[
         Command(

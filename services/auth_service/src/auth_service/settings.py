@@ -14,6 +14,8 @@ class AuthSettings(ServiceSettings):
     auth_database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/auth")
     auth_host: str = "127.0.0.1"
     auth_port: int = 8001
+    # The event log relay's process: its probes and /metrics (on auth_host).
+    auth_relay_port: int = 8011
     # PEM of an Ed25519 key. Empty: generated once into the key file, and reused from there.
     auth_jwt_private_key: SecretStr = SecretStr("")
     auth_jwt_key_file: Path = Path(".run/keys/auth_ed25519.pem")

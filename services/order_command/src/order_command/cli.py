@@ -1,4 +1,4 @@
-"""`order-command serve | migrate | wait-migrated | dead-letters`: the commands compose and
+"""`order-command serve | relay | migrate | wait-migrated | dead-letters`: the commands compose and
 `make run` start, and the operator's over its consumer's dead letters."""
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ CLI = ServiceCli(
     service="order_command",
     description=__doc__ or "",
     settings=OrderCommandSettings,
-    serve_help="serve HTTP on ORDER_COMMAND_HOST:ORDER_COMMAND_PORT, "
-    "consume order.advance_status, relay the event log",
+    serve_help="serve HTTP on ORDER_COMMAND_HOST:ORDER_COMMAND_PORT, consume order.advance_status",
     address=lambda s: (s.order_command_host, s.order_command_port),
     database=lambda s: s.orders_database_url,
+    relay_port=lambda s: s.order_command_relay_port,
     migrations=MIGRATIONS,
     dead_letter_queues=[QUEUE_NAME],
 )

@@ -1,6 +1,7 @@
 """Every service's command line, declared once: `serve`; where the service has them, `migrate`
-and `wait-migrated` (its database), `dead-letters` and `replay-dead-letters` (its consumers'
-dead letters); then the service's own commands. A service's cli.py declares a ServiceCli.
+and `wait-migrated` (its database), `relay` (its event log's relay, a process of its own),
+`dead-letters` and `replay-dead-letters` (its consumers' dead letters); then the service's
+own commands. A service's cli.py declares a ServiceCli.
 
 Each command imports what it uses when it runs: a serving process does not carry Alembic, and
 an operator's command (`order-query rebuild`) does not load the web server or the broker's
@@ -48,6 +49,8 @@ class ServiceCli(Generic[S]):
     serve_help: str
     address: Callable[[S], tuple[str, int]]
     database: Callable[[S], SecretStr] | None = None
+    # A writer of an event log: the port its relay's process answers on (on `address`'s host).
+    relay_port: Callable[[S], int] | None = None
     migrations: Path | None = None
     # The consumers' queues (base names), and those `replay-dead-letters --queue` names.
     dead_letter_queues: Sequence[str] = ()
@@ -64,6 +67,8 @@ class ServiceCli(Generic[S]):
 
             host, port = self.address(settings)
             serve(f"{self.service}.main:create_app", service=self.service, host=host, port=port)
+        elif args.command == "relay":
+            self._relay(settings)
         elif args.command in ("migrate", "wait-migrated"):
             return self._migrate(args, settings)
         elif args.command == "dead-letters":
@@ -75,6 +80,20 @@ class ServiceCli(Generic[S]):
         else:
             return next(c for c in self.commands if c.name == args.command).run(args, settings)
         return 0
+
+    def _relay(self, settings: S) -> None:
+        assert self.database is not None and self.relay_port is not None
+        from shared.event_log.serving import relay_app
+        from shared.server import serve
+
+        url = self.database(settings)
+        host, _ = self.address(settings)
+        serve(
+            lambda: relay_app(settings, name=self.service, database_url=url),
+            service=self.service,
+            host=host,
+            port=self.relay_port(settings),
+        )
 
     def _migrate(self, args: argparse.Namespace, settings: S) -> int:
         assert self.database is not None and self.migrations is not None
@@ -90,6 +109,11 @@ class ServiceCli(Generic[S]):
         parser = argparse.ArgumentParser(prog=self.prog, description=self.description)
         commands = parser.add_subparsers(dest="command", required=True)
         commands.add_parser("serve", help=self.serve_help)
+        if self.relay_port is not None:
+            commands.add_parser(
+                "relay",
+                help="publish the event log to RabbitMQ; probes and /metrics on the relay's port",
+            )
         if self.migrations is not None:
             commands.add_parser("migrate", help="create the database if needed; migrate it to head")
             waiting = commands.add_parser(

@@ -22,7 +22,6 @@ from shared.app import create_app
 from shared.broker import Declare, asyncapi_router, build_broker, messaging, require_broker
 from shared.db import DATABASE
 from shared.event_log.catch_up import catch_up_router
-from shared.event_log.metrics import EventLogMetrics
 from shared.events import Envelope, Message
 from shared.queue_metrics import QueueDepths
 from shared.security import JwksKeys, KeySource, TokenVerifier
@@ -40,20 +39,18 @@ C = TypeVar("C", bound=Closable)
 
 class Started:
     """What `build` is handed: the app (to set its state), one HTTP client for
-    the service's calls to others, `closing` (what is pushed there closes at the stop,
-    last pushed first), and a writer's event log metrics."""
+    the service's calls to others, and `closing` (what is pushed there closes at the stop,
+    last pushed first)."""
 
     def __init__(
         self,
         app: FastAPI,
         http: httpx.AsyncClient,
         closing: AsyncExitStack,
-        event_log: EventLogMetrics | None = None,
     ) -> None:
         self.app = app
         self.http = http
         self.closing = closing
-        self.event_log = event_log
         self.background: list[Coroutine[Any, Any, None]] = []
 
     @property
@@ -67,7 +64,7 @@ class Started:
         return resource
 
     def run_beside(self, job: Coroutine[Any, Any, None]) -> None:
-        """Run `job` while the service runs (cancelled at the stop): a relay, a pruner."""
+        """Run `job` while the service runs (cancelled at the stop): a pruner, say."""
         self.background.append(job)
 
     def ready_when(self, name: str, check: Callable[[], Awaitable[object]]) -> None:
@@ -100,13 +97,13 @@ def service_app(
 ) -> FastAPI:
     """The service `name`'s app. `registry` holds the service's own metrics (built before,
     so they are registered once however often the app starts). A writer of an event log
-    says `event_log=True`: the log's metrics join that registry (`build` serves the log
-    with `shared.event_log.serving.serve_event_log`), and the app serves the
-    log's catch-up route and answers Postgres' faults as a dependency's. `consumes(broker, app)`
-    subscribes its consumers and names their queues (dead-letter queues declared, depths in
-    /metrics); `other_queues` are depths it reports besides."""
+    says `event_log=True` (`build` serves the log with
+    `shared.event_log.serving.serve_event_log`): the app serves the log's catch-up route and
+    answers Postgres' faults as a dependency's; its relay is a process of its own.
+    `consumes(broker, app)` subscribes its consumers and names their queues (dead-letter
+    queues declared, depths in /metrics); `other_queues` are depths it reports besides."""
     broker = build_broker(settings.rabbitmq_url.get_secret_value(), service=name)
-    for message in publishes:  # the relay publishes them; these only say so in AsyncAPI
+    for message in publishes:  # its relay publishes them; these only say so in AsyncAPI
         broker.publisher(
             message.ROUTING_KEY,
             exchange=message.EXCHANGE,
@@ -115,9 +112,7 @@ def service_app(
             schema=Envelope[message],  # type: ignore[valid-type]
         )
     queues: list[str] = []
-    log_metrics = EventLogMetrics(registry) if event_log else None
-    if log_metrics is not None:
-        registry = log_metrics.registry
+    if event_log:
         routers = [*routers, catch_up_router()]
         drivers = [*drivers, DATABASE]
 
@@ -128,7 +123,7 @@ def service_app(
         app.state.metric_refreshers = [app.state.queue_depths.refresh]
         async with AsyncExitStack() as closing:
             http = await closing.enter_async_context(httpx.AsyncClient())
-            started = Started(app, http, closing, log_metrics)
+            started = Started(app, http, closing)
             await build(started)
             async with messaging(
                 broker, *started.background, dead_letter_queues=queues, declare=declare

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared.http_edge import error_body
@@ -55,8 +57,9 @@ class Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(factory: str, *, service: str, host: str, port: int) -> None:
-    """`factory` is `module:function` building the app (nothing is built at import)."""
+def serve(factory: str | Callable[[], ASGIApp], *, service: str, host: str, port: int) -> None:
+    """`factory` builds the app: `module:function`, or the function (nothing is built at
+    import)."""
     setup_telemetry(service)
     config = uvicorn.Config(
         factory,

@@ -1,7 +1,8 @@
 """The event log: every event a service writes, kept for good in its own database, appended in
 the transaction of the change that caused it; relayed to the broker, and read back by
 position for catch-up and rebuilds (docs/event-log.md). A writer serves its log with
-`shared.event_log.serving.serve_event_log`, which stands on shared.runtime."""
+`shared.event_log.serving.serve_event_log` and relays it in a process of its own
+(`shared.event_log.serving.relay_app`); serving stands on shared.runtime."""
 
 from shared.event_log.catch_up import EventPage, LoggedEvent, catch_up_router
 from shared.event_log.metrics import BacklogMetrics, EventLogMetrics, RelayMetrics

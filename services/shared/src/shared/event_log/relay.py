@@ -1,11 +1,12 @@
 """The relay: publishes what the log holds and the broker has not confirmed, with publisher
 confirms, and records what it sent (by deleting its bookkeeping row).
 
-Rows of `unpublished_events` are claimed with `FOR UPDATE SKIP LOCKED`, so several relays (one
-per service process) share the work and never publish the same event at once. A row is
-deleted only after the broker confirmed its event; a crash between the confirm and the commit
-publishes it again, which consumers tolerate (at-least-once). `LISTEN event_log` wakes the
-relay as soon as a writer commits; a poll every `poll_interval` covers a lost notification.
+Rows of `unpublished_events` are claimed with `FOR UPDATE SKIP LOCKED`, so several relays
+(each a process of its own, `<service> relay`) share the work and never publish the same
+event at once. A row is deleted only after the broker confirmed its event; a crash between
+the confirm and the commit publishes it again, which consumers tolerate (at-least-once).
+`LISTEN event_log` wakes the relay as soon as a writer commits; a poll every `poll_interval`
+covers a lost notification.
 
 It is the platform's hottest loop (every event of every service goes through it), so it holds
 one connection to each server and speaks to them through their drivers: an asyncpg connection
@@ -93,6 +94,7 @@ class LogRelay:
         self.publish_timeout = publish_timeout
         self.retry_every = retry_every
         self._wake = asyncio.Event()
+        self.connected = False  # to Postgres and RabbitMQ both, listening for appends
 
     async def run(self) -> None:
         """Relay until cancelled. A server that is down is waited out, never raised: tried
@@ -135,10 +137,17 @@ class LogRelay:
                     )
                 await db.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 self._wake.set()  # whatever was written while we were not listening
+                self.connected = True
                 yield db, exchanges
         finally:
+            self.connected = False
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(db.close(), 2)
+
+    async def require_connected(self) -> None:
+        """A readiness check: raise unless the relay holds both servers."""
+        if not self.connected:
+            raise ConnectionError("the relay is not connected to Postgres and RabbitMQ")
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
