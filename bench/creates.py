@@ -36,7 +36,14 @@ ORDER = {
     ]
 }
 PLATFORM, CEILING = "platform", "bare ceiling"
-SERVICES = ("order_command", "order_query", "status_worker", "auth", "nginx")
+SERVICES = (
+    "order_command",
+    "order_command_relay",
+    "order_query",
+    "status_worker",
+    "auth",
+    "nginx",
+)
 
 
 @dataclass(frozen=True)

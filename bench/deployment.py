@@ -37,6 +37,7 @@ GATEWAY_PORT, AUTH_PORT, ORDER_COMMAND_PORT, ORDER_QUERY_PORT, STATUS_WORKER_POR
     18300, 18305
 )
 BARE_PORT, CEILING_GATEWAY_PORT = 18305, 18306
+AUTH_RELAY_PORT, ORDER_COMMAND_RELAY_PORT = 18310, 18311
 # Each gateway's internal side (service to service): the two must not share a port.
 INTERNAL_PORTS = {GATEWAY_PORT: 18307, CEILING_GATEWAY_PORT: 18308}
 VHOST = "orders-bench"
@@ -109,6 +110,8 @@ def platform_env(base: Mapping[str, str]) -> dict[str, str]:
         "AUTH_PORT": str(AUTH_PORT),
         "ORDER_COMMAND_HOST": HOST,
         "ORDER_COMMAND_PORT": str(ORDER_COMMAND_PORT),
+        "AUTH_RELAY_PORT": str(AUTH_RELAY_PORT),
+        "ORDER_COMMAND_RELAY_PORT": str(ORDER_COMMAND_RELAY_PORT),
         "ORDER_QUERY_HOST": HOST,
         "ORDER_QUERY_PORT": str(ORDER_QUERY_PORT),
         "STATUS_WORKER_HOST": HOST,

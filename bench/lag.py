@@ -76,7 +76,8 @@ FULL = tuple(
     for rate in (200, 300, 400, 500)
 )
 QUICK = (Budget(rate=100, seconds=6, warmup_seconds=2, samples_per_second=10),)
-CPU_OF = ("order_command", "order_query", "status_worker")  # charged per create, with servers
+# charged per create, with the servers
+CPU_OF = ("order_command", "order_command_relay", "order_query", "status_worker")
 
 
 @dataclass

@@ -35,7 +35,7 @@ from deploy.stack.databases import drop_database
 from order_query.projection import Projection, prefix
 from shared.db import asyncpg_dsn
 
-BASE = 18400  # the gateway; services on the next four, its metrics at +8, internal side +9
+BASE = 18400  # the gateway; services +1 to +4, relays +6 and +7, metrics +8, internal +9
 REDIS_DB = 13
 VHOST = "orders-bench-rebuild"
 FULL, QUICK = 100_000, 5_000  # orders

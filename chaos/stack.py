@@ -32,7 +32,7 @@ START_WITHIN = 120.0
 @dataclass
 class ChaosStack:
     run_dir: Path
-    base: int  # the gateway's port; the services on the next four, its metrics at +8, +9 internal
+    base: int  # the gateway; the services +1 to +4, relays +6, +7, metrics +8, internal +9
     interval: float  # STATUS_ADVANCE_INTERVAL
     env: dict[str, str] = field(default_factory=dict)
     node: RabbitNode | None = None

@@ -1,8 +1,8 @@
 """What the integration tests of several services share: order_command's app and the auth
-service's, in process, each on its session database. There is one order_command app per
-session, so that no second one competes with it for its command queue (the status worker's
-tests have their own, in a vhost of their own); the auth app's log holds the users
-order_query's rebuild replays."""
+service's, in process, each on its session database with its relay beside it. There is one
+order_command app per session, so that no second one competes with it for its command queue
+(the status worker's tests have their own, in a vhost of their own); the auth app's log holds
+the users order_query's rebuild replays."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from deploy.stack.databases import fresh_database
 from fastapi import FastAPI
 
@@ -22,6 +21,7 @@ from order_command.cli import MIGRATIONS
 from order_command.main import create_app
 from order_command.settings import OrderCommandSettings
 from shared.events import Role
+from tests.support.relaying import relayed
 from tests.support.servers import Servers
 from tests.support.tokens import TEST_KEYS, Caller
 
@@ -38,8 +38,9 @@ def make_settings(servers: Servers, database_url: str, **overrides: Any) -> Orde
 
 @pytest.fixture(scope="session")
 async def command_app(servers: Servers, orders_db_url: str) -> AsyncIterator[FastAPI]:
-    app = create_app(make_settings(servers, orders_db_url), keys=TEST_KEYS)
-    async with LifespanManager(app):
+    settings = make_settings(servers, orders_db_url)
+    app = create_app(settings, keys=TEST_KEYS)
+    async with relayed(app, settings, settings.orders_database_url):
         yield app
 
 
@@ -68,7 +69,7 @@ def make_auth_settings(servers: Servers, database_url: str, key_file: Path) -> A
 @pytest.fixture(scope="session")
 async def auth_app(auth_settings: AuthSettings) -> AsyncIterator[FastAPI]:
     app = create_auth_app(auth_settings)
-    async with LifespanManager(app):
+    async with relayed(app, auth_settings, auth_settings.auth_database_url):
         yield app
 
 

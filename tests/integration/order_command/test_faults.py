@@ -20,7 +20,6 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from deploy.stack.databases import fresh_database
 from sqlalchemy import make_url
 
@@ -30,6 +29,7 @@ from order_command.settings import OrderCommandSettings
 from shared.db import asyncpg_dsn
 from tests.integration.order_command.conftest import make_settings, order_body
 from tests.support.rabbit import capture
+from tests.support.relaying import relayed
 from tests.support.servers import Servers
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import TEST_KEYS, Caller
@@ -71,10 +71,10 @@ async def pg_proxy(servers: Servers) -> AsyncIterator[TcpProxy]:
 async def _serve(
     settings: OrderCommandSettings, proxy: TcpProxy
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on `settings`; on the way out the proxy is restored, so the shutdown does not
-    wait on a server that is away."""
+    """The app on `settings`, with its relay; on the way out the proxy is restored, so the
+    shutdown does not wait on a server that is away."""
     app = create_app(settings, keys=TEST_KEYS)
-    async with LifespanManager(app, shutdown_timeout=30):
+    async with relayed(app, settings, settings.orders_database_url):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://orders") as http:
             try:

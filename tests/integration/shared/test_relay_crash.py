@@ -1,15 +1,20 @@
-"""A relay killed in the middle of a batch and started again loses no event."""
+"""A relay (`auth-service relay`, the process the platform runs) killed in the middle of a
+batch and started again loses no event."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from deploy.stack.databases import fresh_database
+from deploy.stack.rabbit_node import free_port
 
 from auth_service.cli import MIGRATIONS
 from shared.db import asyncpg_dsn
@@ -33,18 +38,31 @@ async def db(relay_db: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def _start_relay(relay_db: str, servers: Servers) -> asyncio.subprocess.Process:
+    """`auth-service relay` over `relay_db`, once it says it is ready."""
+    port = free_port()
+    settings = {
+        "ENVIRONMENT": "test",
+        "AUTH_DATABASE_URL": relay_db,
+        "RABBITMQ_URL": servers.rabbitmq,
+        "AUTH_HOST": "127.0.0.1",
+        "AUTH_RELAY_PORT": str(port),
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.support.run_relay",
-        relay_db,
-        servers.rabbitmq,
-        stdout=asyncio.subprocess.PIPE,
+        Path(sys.executable).with_name("auth-service"),
+        "relay",
+        env={**os.environ, **settings},
+        stdout=asyncio.subprocess.DEVNULL,
         stdin=asyncio.subprocess.DEVNULL,
     )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 30)
-    assert line == b"relaying\n"
+
+    async def ready() -> bool:
+        try:
+            async with httpx.AsyncClient() as http:
+                return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await eventually(ready, timeout=30, what="the relay ready")
     return process
 
 

@@ -30,6 +30,7 @@ from deploy.stack.stopping import stop
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.conftest import make_settings
+from tests.support.relaying import relayed
 from tests.support.servers import Servers
 from tests.support.tokens import TEST_KEYS, Caller
 from tests.support.vhosts import own_vhost
@@ -107,9 +108,11 @@ def orders_db_url(servers: Servers) -> str:
 
 @pytest.fixture(scope="package")
 async def command_app(servers: Servers, orders_db_url: str) -> AsyncIterator[FastAPI]:
-    """order_command in the package's vhost, the one app consuming its command queue there."""
-    app = create_command_app(make_settings(servers, orders_db_url), keys=TEST_KEYS)
-    async with LifespanManager(app):
+    """order_command in the package's vhost, the one app consuming its command queue there,
+    with its relay."""
+    settings = make_settings(servers, orders_db_url)
+    app = create_command_app(settings, keys=TEST_KEYS)
+    async with relayed(app, settings, settings.orders_database_url):
         yield app
 
 

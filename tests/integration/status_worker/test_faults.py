@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from asgi_lifespan import LifespanManager
 from deploy.stack.databases import fresh_database
 from deploy.stack.rabbit_node import RabbitNode
 from tests.integration.conftest import make_settings
@@ -25,6 +24,7 @@ from tests.integration.status_worker.conftest import (
     until_worker_consumes,
     worker_settings,
 )
+from tests.support.relaying import relayed
 from tests.support.servers import Servers
 from tests.support.tokens import TEST_KEYS
 from tests.support.waiting import eventually
@@ -129,7 +129,7 @@ async def test_a_broker_restart_loses_no_timer(
     settings = make_settings(on_node, broker_restart_db, order_command_db_pool_size=4)
     command_app = create_command_app(settings, keys=TEST_KEYS)
     async with (
-        LifespanManager(command_app, startup_timeout=30, shutdown_timeout=30),
+        relayed(command_app, settings, settings.orders_database_url),
         running_worker(worker_settings(private_node.url)),
     ):
         await until_worker_consumes(private_node.url)
