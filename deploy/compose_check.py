@@ -4,9 +4,10 @@ Installs podman, runc, debootstrap (apt) where missing; builds the stand-ins of 
 images (deploy/standins/) and the project's image (deploy/Dockerfile); brings the compose file
 up with podman-compose under a project name of its own, on free ports, service by service as
 `depends_on` asks; waits until every healthcheck passes; runs the seed000 and seed004 flows of
-tests/e2e through the compose gateway; checks that the gateway used every replica and that
-RabbitMQ's management UI answers; then takes it all down with its volumes and fails if
-anything of it is left. Images stay, as the next run's cache.
+tests/e2e through the compose gateway; checks that the gateway used every replica, that each
+event log relay published events, and that RabbitMQ's management UI answers; then takes it
+all down with its volumes and fails if anything of it is left. Images stay, as the next run's
+cache.
 
     python deploy/compose_check.py          # the whole rehearsal
     python deploy/compose_check.py --keep   # ... but leave the project up to look at it
@@ -133,14 +134,15 @@ def main() -> int:
         for service in load_processes(renderer_env).services
         if int(spec["services"][service.name].get("deploy", {}).get("replicas", 1)) > 1
     }
+    relays = [s.name for s in load_processes(renderer_env).services if s.argv[1:] == ["relay"]]
     interval = composefile.container_env(spec, "status_worker", layer)["STATUS_ADVANCE_INTERVAL"]
     user, password = composefile.credentials(renderer_env["RABBITMQ_URL"])
 
     failed = True
     try:
         with phases.step(f"build {APP_IMAGE} (deploy/Dockerfile)"):
-            # Once per image: podman-compose would build it for each of its seven services
-            # at once, which two cores do not survive well.
+            # Once per image: podman-compose would build it for each of its services at
+            # once, which two cores do not survive well.
             for service in _one_service_per_built_image(spec):
                 compose("build", service, timeout=1800)
         starter = Starter(compose, spec["services"], say)
@@ -158,11 +160,15 @@ def main() -> int:
             seconds = time.monotonic() - flows_began
             say(f"what each container used, CPU over the flows' {seconds:.0f} s:")
             print(usage.table(before, _usage(compose), seconds), flush=True)
-        with phases.step("replicas, management UI, health after the flows"):
+        with phases.step("replicas, relays, management UI, health after the flows"):
             used = checks.upstreams_used(compose, "gateway")
             if unused := checks.replicas_unused(compose, replicated, used):
                 raise RuntimeError(f"the gateway sent nothing to {unused}")
             say(f"the gateway used every replica of {', '.join(replicated)}")
+            counts = checks.published_by_relays(gateway, relays)
+            if idle := [relay for relay, count in counts.items() if count <= 0]:
+                raise RuntimeError(f"{', '.join(idle)} published nothing over the flows")
+            say("events published: " + ", ".join(f"{r} {n:.0f}" for r, n in counts.items()))
             ui = f"http://127.0.0.1:{management_port}"
             version = checks.management_ui(ui, user, password)
             say(f"RabbitMQ {version}: its management UI answers on {ui}")

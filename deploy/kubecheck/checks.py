@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from collections.abc import Callable, Iterable
@@ -99,7 +100,8 @@ def probes(objects: list[Obj]) -> list[str]:
         own = next(s for s in listens if s.name == service.name)
         if own.host not in {"0.0.0.0", "::"}:  # noqa: S104 (a pod listens on every interface)
             found.append(f"{main.where} listens on {own.host}: not reachable from other pods")
-        found += _probe_problems(main, own.port, program(service.argv[0]).serves)
+        serves = functools.partial(program(service.argv[0]).serves, command=service.argv[1])
+        found += _probe_problems(main, own.port, serves)
     nginx = _gateway_container(objects)
     if nginx is not None:
         values, _ = environment(objects, _renderer(objects) or nginx)
@@ -175,7 +177,7 @@ def addresses(objects: list[Obj]) -> list[str]:
     AUTH_TOKEN_URL, ORDER_COMMAND_URL) names a port of that Service and a path its service
     serves."""
     found = []
-    by_workload = {k8s_name(s.name): s.argv[0] for s in processes()[1]}
+    by_workload = {k8s_name(s.name): s.argv for s in processes()[1]}
     for container in _app_containers(objects):
         values, _ = environment(objects, container)
         for setting, value in sorted(values.items()):
@@ -189,7 +191,8 @@ def addresses(objects: list[Obj]) -> list[str]:
             if url.port not in ports:
                 found.append(f"{container.where}: {setting} names port {url.port} of {ports}")
             path = url.path.rstrip("/")
-            if path and not program(by_workload[url.hostname]).serves(path, method="*"):
+            script, command = by_workload[url.hostname][:2]
+            if path and not program(script).serves(path, method="*", command=command):
                 found.append(f"{container.where}: {setting}: {url.hostname} serves no {path}")
     return sorted(set(found))
 

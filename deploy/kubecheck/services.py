@@ -1,5 +1,6 @@
 """What the schema cannot know, read from the services themselves: which command each process
-runs (deploy/processes.toml), the routes each one serves, the settings each one reads."""
+runs (deploy/processes.toml), the routes each one serves (a service's app for `serve`, its
+event log relay's for `relay`), the settings each one reads."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ from shared.settings import ServiceSettings
 # Where the gateway renderer finds the processes; nothing here depends on the values.
 PLACEHOLDER_ENV = {
     f"{prefix}_{part}": "0" if part == "PORT" else "x"
-    for prefix in ("AUTH", "ORDER_COMMAND", "ORDER_QUERY", "STATUS_WORKER")
+    for prefix in (
+        "AUTH",
+        "AUTH_RELAY",
+        "ORDER_COMMAND",
+        "ORDER_COMMAND_RELAY",
+        "ORDER_QUERY",
+        "STATUS_WORKER",
+    )
     for part in ("HOST", "PORT")
 } | {"STACK_PROCESSES": "1"}
 
@@ -50,11 +58,12 @@ class Program:
         fields = self.settings.model_fields.items()
         return {name.upper() for name, field in fields if field.annotation is SecretStr}
 
-    def serves(self, path: str, method: str = "GET") -> bool:
-        """Its app answers `method path` with a route of its own (the app is built, never
-        started: no I/O). The app's own router decides, included routers and all; with
-        method "*", a route of that path for any method will do."""
-        app = _app(self.package)
+    def serves(self, path: str, method: str = "GET", command: str = "serve") -> bool:
+        """The app `command` runs (`serve`: the service's; `relay`: its event log relay's)
+        answers `method path` with a route of its own (the app is built, never started: no
+        I/O). The app's own router decides, included routers and all; with method "*", a
+        route of that path for any method will do."""
+        app = _relay_app(self.package) if command == "relay" else _app(self.package)
         scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
         wanted = {Match.FULL, Match.PARTIAL} if method == "*" else {Match.FULL}
         return any(route.matches(scope)[0] in wanted for route in app.router.routes)
@@ -64,6 +73,17 @@ class Program:
 def _app(package: str) -> FastAPI:
     app: FastAPI = importlib.import_module(f"{package}.main").create_app()
     return app
+
+
+@cache
+def _relay_app(package: str) -> FastAPI:
+    from shared.event_log.serving import relay_app
+
+    cli = importlib.import_module(f"{package}.cli").CLI
+    if cli.database is None or cli.relay_address is None:
+        raise ValueError(f"{cli.prog} has no event log to relay")
+    settings = cli.settings()
+    return relay_app(settings, name=cli.service, database_url=cli.database(settings))
 
 
 @cache

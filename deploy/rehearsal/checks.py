@@ -1,5 +1,6 @@
 """What the rehearsal checks once the project is up: the seed flows through its gateway, the
-gateway spreading requests over every replica, and RabbitMQ's management UI."""
+gateway spreading requests over every replica, the event log relays' counts, and RabbitMQ's
+management UI."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from deploy.rehearsal.podman import Compose
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ["tests/e2e/test_seed000_flow.py", "tests/e2e/test_seed004_flow.py"]
@@ -120,6 +122,28 @@ def touch_every_service(gateway: str, services: Iterable[str], times: int = 6) -
             status, _body = get(f"{gateway}/metrics/{service}")
             if status != 200:
                 raise RuntimeError(f"{gateway}/metrics/{service} answered {status}")
+
+
+def published(metrics: str) -> float:
+    """The events a relay's /metrics says the broker confirmed, every type together."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "event_log_published_total"
+    )
+
+
+def published_by_relays(gateway: str, relays: Iterable[str]) -> dict[str, float]:
+    """Each relay's published events, from its /metrics through the gateway: the flows sign
+    users up and make orders, so each relay has published some (and the gateway reaches it)."""
+    counts = {}
+    for relay in relays:
+        status, body = get(f"{gateway}/metrics/{relay}")
+        if status != 200:
+            raise RuntimeError(f"{gateway}/metrics/{relay} answered {status}")
+        counts[relay] = published(body.decode())
+    return counts
 
 
 def upstreams_used(compose: Compose, gateway_service: str) -> set[str]:

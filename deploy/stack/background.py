@@ -20,6 +20,7 @@ from deploy.stack.launcher import Child, Launcher, NotReady, answers
 
 RUNNER = ROOT / "deploy" / "local_stack.py"
 SERVICES = ("auth", "order_command", "order_query", "status_worker")  # deploy/processes.toml's
+RELAYS = ("auth_relay", "order_command_relay")  # its relays, one process each
 # Asked through the gateway once the runner says `up`: a gateway that answered while some
 # processes were still starting has marked them down for a moment.
 READY_PATH = "/auth/.well-known/jwks.json"
@@ -27,17 +28,17 @@ READY_PATH = "/auth/.well-known/jwks.json"
 
 def stack_settings(base: int, run_dir: Path | str) -> dict[str, str]:
     """The settings that put a stack on ports of its own: the gateway at `base`, each service's
-    first process on the next four (its next ones 100 above), the relays of auth's and the
-    orders' event logs at `base + 6` and `base + 7`, the gateway's metrics process at
-    `base + 8` and its internal side at `base + 9`; its run directory (the rendered gateway,
-    the auth key) is `run_dir`. A new service adds its own port here."""
+    first process on the next four (its next ones 100 above), the relays at `base + 6` and
+    `base + 7` (`base + 5` is left to a Redis of the stack's own), the gateway's metrics
+    process at `base + 8` and its internal side at `base + 9`; its run directory (the rendered
+    gateway, the auth key) is `run_dir`. A new service adds its own port here."""
     internal = f"http://127.0.0.1:{base + 9}"
     return {
         "STACK_RUN_DIR": str(run_dir),
         **{f"{name.upper()}_HOST": "127.0.0.1" for name in SERVICES},
         **{f"{name.upper()}_PORT": str(base + n) for n, name in enumerate(SERVICES, 1)},
-        "AUTH_RELAY_PORT": str(base + 6),
-        "ORDER_COMMAND_RELAY_PORT": str(base + 7),
+        **{f"{name.upper()}_HOST": "127.0.0.1" for name in RELAYS},
+        **{f"{name.upper()}_PORT": str(base + n) for n, name in enumerate(RELAYS, 6)},
         "ORDER_COMMAND_URL": f"{internal}/order_command",
         "AUTH_URL": f"{internal}/auth",
         "AUTH_TOKEN_URL": f"{internal}/auth/internal/token",

@@ -38,13 +38,25 @@ NEEDS_HEALTHY = {
     "order_command": {"postgres", "rabbitmq", "auth"},
     "order_query": {"redis", "rabbitmq", "auth", "order_command"},
     "status_worker": {"rabbitmq"},
-    "gateway": {"auth", "order_command", "order_query", "status_worker", "gateway_metrics"},
+    "auth_relay": {"postgres", "rabbitmq"},
+    "order_command_relay": {"postgres", "rabbitmq"},
+    "gateway": {
+        "auth",
+        "order_command",
+        "order_query",
+        "status_worker",
+        "auth_relay",
+        "order_command_relay",
+        "gateway_metrics",
+    },
     "auth-migrate": {"postgres"},
     "orders-migrate": {"postgres"},
 }
 NEEDS_COMPLETED = {
     "auth": {"auth-migrate"},
     "order_command": {"orders-migrate"},
+    "auth_relay": {"auth-migrate"},
+    "order_command_relay": {"orders-migrate"},
     "gateway": {"gateway-config"},
 }
 
@@ -230,8 +242,11 @@ def test_the_servers_are_the_images_make_run_starts_when_docker_is_there() -> No
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
-def test_each_service_runs_two_replicas_behind_the_gateway(name: str) -> None:
-    assert SERVICES[name]["deploy"] == {"mode": "replicated", "replicas": 2}
+def test_each_service_runs_as_many_replicas_as_make_run_runs_processes_of_it(name: str) -> None:
+    """Two of each service behind the gateway (.env's STACK_PROCESSES); one of each event log
+    relay, which processes.toml runs once."""
+    replicas = APP_SERVICES[name].processes
+    assert SERVICES[name]["deploy"] == {"mode": "replicated", "replicas": replicas}
     assert "container_name" not in SERVICES[name], "replicas cannot share a name"
 
 

@@ -1,5 +1,6 @@
 """`make compose-check`'s pieces that need no engine: the stand-in images cover what compose
-pulls, the layer it adds only loosens what its tests need, and its start order is compose's."""
+pulls, the layer it adds only loosens what its tests need, its start order is compose's, and
+it reads what a relay published from the relay's own metrics."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from deploy.rehearsal import composefile, images
+from deploy.rehearsal import checks, composefile, images
 from deploy.rehearsal.startup import conditions, start_order
+from prometheus_client import generate_latest
+
+from shared.event_log.metrics import EventLogMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = composefile.load(composefile.COMPOSE_FILE)
@@ -111,3 +115,12 @@ def test_images_are_named_as_podman_stores_them() -> None:
         images.qualified("jaegertracing/jaeger:2.17.0") == "docker.io/jaegertracing/jaeger:2.17.0"
     )
     assert images.qualified("quay.io/x/y:1") == "quay.io/x/y:1"
+
+
+def test_what_a_relay_published_is_read_from_its_metrics() -> None:
+    metrics = EventLogMetrics()
+    metrics.relay.published.labels(type="order.created").inc(3)
+    metrics.relay.published.labels(type="order.status_changed").inc(2)
+    metrics.relay.failures.inc()
+    assert checks.published(generate_latest(metrics.registry).decode()) == 5
+    assert checks.published(generate_latest(EventLogMetrics().registry).decode()) == 0

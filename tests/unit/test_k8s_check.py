@@ -135,3 +135,35 @@ def test_a_url_setting_naming_a_path_the_service_does_not_serve_is_found() -> No
     problems = checks.addresses(broken)
     assert any("AUTH_TOKEN_URL: auth serves no /auth/no-such-token-route" in p for p in problems)
     assert checks.addresses(DEV) == []
+
+
+def test_a_relay_is_probed_on_its_own_port_for_what_its_own_app_serves() -> None:
+    def on_the_services_port(obj: Obj) -> None:
+        container(obj)["readinessProbe"]["httpGet"]["port"] = 8001
+
+    problems = checks.probes(edited(DEV, "Deployment", "auth-relay", on_the_services_port))
+    assert any("port 8001; it listens on 8011" in problem for problem in problems)
+
+    def on_a_route_of_the_service(obj: Obj) -> None:
+        container(obj)["startupProbe"]["httpGet"]["path"] = "/auth/.well-known/jwks.json"
+
+    problems = checks.probes(edited(DEV, "Deployment", "auth-relay", on_a_route_of_the_service))
+    assert any("/auth/.well-known/jwks.json is not served" in problem for problem in problems)
+
+
+def test_a_relay_that_does_not_wait_for_its_migration_is_found() -> None:
+    def no_wait(obj: Obj) -> None:
+        obj["spec"]["template"]["spec"]["initContainers"] = []
+
+    problems = checks.waits_for_migrations(
+        edited(DEV, "Deployment", "order-command-relay", no_wait)
+    )
+    assert problems == ["order-command-relay does not wait for its migration"]
+
+
+def test_a_relay_the_gateway_cannot_find_by_its_service_is_found() -> None:
+    def renamed(obj: Obj) -> None:
+        obj["metadata"]["name"] = "relay"
+
+    problems = checks.gateway_config(edited(DEV, "Service", "auth-relay", renamed), "nginx:1.28")
+    assert any("upstream auth-relay:8011 is no Service port" in p for p in problems)

@@ -35,7 +35,7 @@ CLI = ServiceCli(
     serve_help="serve HTTP on AUTH_HOST:AUTH_PORT",
     address=lambda s: (s.auth_host, s.auth_port),
     database=lambda s: s.auth_database_url,
-    relay_port=lambda s: s.auth_relay_port,
+    relay_address=lambda s: (s.auth_relay_host, s.auth_relay_port),
     migrations=MIGRATIONS,
     commands=[
         Command(

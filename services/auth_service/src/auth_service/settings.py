@@ -14,7 +14,8 @@ class AuthSettings(ServiceSettings):
     auth_database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/auth")
     auth_host: str = "127.0.0.1"
     auth_port: int = 8001
-    # The event log relay's process: its probes and /metrics (on auth_host).
+    # The event log relay's process (`auth-service relay`): where its probes and /metrics are.
+    auth_relay_host: str = "127.0.0.1"
     auth_relay_port: int = 8011
     # PEM of an Ed25519 key. Empty: generated once into the key file, and reused from there.
     auth_jwt_private_key: SecretStr = SecretStr("")

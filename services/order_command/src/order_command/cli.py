@@ -20,7 +20,7 @@ CLI = ServiceCli(
     serve_help="serve HTTP on ORDER_COMMAND_HOST:ORDER_COMMAND_PORT, consume order.advance_status",
     address=lambda s: (s.order_command_host, s.order_command_port),
     database=lambda s: s.orders_database_url,
-    relay_port=lambda s: s.order_command_relay_port,
+    relay_address=lambda s: (s.order_command_relay_host, s.order_command_relay_port),
     migrations=MIGRATIONS,
     dead_letter_queues=[QUEUE_NAME],
 )

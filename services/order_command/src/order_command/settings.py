@@ -15,7 +15,8 @@ class OrderCommandSettings(ServiceSettings):
     )
     order_command_host: str = "127.0.0.1"
     order_command_port: int = 8002
-    # The event log relay's process: its probes and /metrics (on order_command_host).
+    # The event log relay's process (`order-command relay`): where its probes and /metrics are.
+    order_command_relay_host: str = "127.0.0.1"
     order_command_relay_port: int = 8012
     # How long an Idempotency-Key replays its first answer.
     idempotency_key_ttl_seconds: int = 24 * 3600

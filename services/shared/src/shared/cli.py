@@ -49,8 +49,8 @@ class ServiceCli(Generic[S]):
     serve_help: str
     address: Callable[[S], tuple[str, int]]
     database: Callable[[S], SecretStr] | None = None
-    # A writer of an event log: the port its relay's process answers on (on `address`'s host).
-    relay_port: Callable[[S], int] | None = None
+    # A writer of an event log: where its relay's process answers (its probes and /metrics).
+    relay_address: Callable[[S], tuple[str, int]] | None = None
     migrations: Path | None = None
     # The consumers' queues (base names), and those `replay-dead-letters --queue` names.
     dead_letter_queues: Sequence[str] = ()
@@ -82,17 +82,17 @@ class ServiceCli(Generic[S]):
         return 0
 
     def _relay(self, settings: S) -> None:
-        assert self.database is not None and self.relay_port is not None
+        assert self.database is not None and self.relay_address is not None
         from shared.event_log.serving import relay_app
         from shared.server import serve
 
         url = self.database(settings)
-        host, _ = self.address(settings)
+        host, port = self.relay_address(settings)
         serve(
             lambda: relay_app(settings, name=self.service, database_url=url),
             service=self.service,
             host=host,
-            port=self.relay_port(settings),
+            port=port,
         )
 
     def _migrate(self, args: argparse.Namespace, settings: S) -> int:
@@ -109,7 +109,7 @@ class ServiceCli(Generic[S]):
         parser = argparse.ArgumentParser(prog=self.prog, description=self.description)
         commands = parser.add_subparsers(dest="command", required=True)
         commands.add_parser("serve", help=self.serve_help)
-        if self.relay_port is not None:
+        if self.relay_address is not None:
             commands.add_parser(
                 "relay",
                 help="publish the event log to RabbitMQ; probes and /metrics on the relay's port",
