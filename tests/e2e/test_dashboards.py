@@ -108,7 +108,9 @@ async def test_every_panel_query_returns_series_and_every_alert_rule_loads(
         )
         assert {r["metric"]["job"] for r in jobs["data"]["result"]} == {
             "auth",
+            "auth_relay",
             "order_command",
+            "order_command_relay",
             "order_query",
             "status_worker",
             "gateway",

@@ -12,16 +12,22 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from deploy.stack.databases import fresh_database
+from deploy.stack.rabbit_node import free_port
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.cli import MIGRATIONS
 from auth_service.models import event_log
+from auth_service.settings import AuthSettings
 from shared.db import asyncpg_dsn, create_engine
 from shared.event_log import LogRelay, append_events
 from shared.event_log.catch_up import read_page
+from shared.event_log.serving import relay_app
 from shared.events import Envelope, Role, UserRegistered
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
@@ -207,3 +213,66 @@ async def test_a_reader_catching_up_while_many_write_misses_no_event(
     await read_once()
     assert sorted(seen) == sorted(written)
     assert len(seen) == len(set(seen)) == 200
+
+
+# --- the relay's process: `auth-service relay` serves relay_app ---------------------------
+
+
+@contextlib.asynccontextmanager
+async def _relay_process(log_db: str, amqp_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = AuthSettings(environment="test", auth_database_url=log_db, rabbitmq_url=amqp_url)
+    app = relay_app(settings, name="auth_service", database_url=settings.auth_database_url)
+    async with LifespanManager(app, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relay") as http:
+            yield http
+
+
+async def _metrics(http: httpx.AsyncClient) -> dict[str, float]:
+    answer = await http.get("/metrics")
+    assert answer.status_code == 200
+    return {
+        sample.name + "".join(f"[{v}]" for v in sample.labels.values()): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        if family.name.startswith("event_log_")
+        for sample in family.samples
+    }
+
+
+async def test_the_relay_process_is_ready_publishes_and_reports_it(
+    log_db: str, engine: AsyncEngine, servers: Servers
+) -> None:
+    async with _relay_process(log_db, servers.rabbitmq) as http:
+        ready = await eventually(
+            lambda: http.get("/readyz"), until=lambda r: r.status_code == 200, what="ready"
+        )
+        assert ready.json()["checks"] == {"postgres": "ok", "relay": "ok"}
+        async with capture(servers.rabbitmq, "auth.events", "user.registered") as captured:
+            ids = await _write_events(engine, 5, "process")
+            await eventually(
+                lambda: asyncio.sleep(0, result={m.message_id for m in captured.messages}),
+                until=lambda seen: set(ids) <= seen,
+                what="the events at the broker",
+            )
+        figures = await eventually(
+            lambda: _metrics(http),
+            until=lambda m: m.get("event_log_published_total[user.registered]") == 5,
+            what="the published count",
+        )
+        assert figures["event_log_unpublished_events"] == 0
+        assert figures["event_log_publish_lag_seconds_count"] == 5
+
+
+async def test_the_relay_process_without_a_broker_is_not_ready_and_shows_the_backlog(
+    log_db: str, engine: AsyncEngine
+) -> None:
+    closed = f"amqp://guest:guest@127.0.0.1:{free_port()}/"  # nothing listens there
+    async with _relay_process(log_db, closed) as http:
+        await _write_events(engine, 3, "waiting")
+        answer = await http.get("/readyz")
+        assert answer.status_code == 503
+        assert answer.json()["error"]["details"] == {"postgres": "ok", "relay": "unavailable"}
+        figures = await _metrics(http)
+        assert figures["event_log_unpublished_events"] == 3
+        assert figures["event_log_oldest_unpublished_age_seconds"] > 0
+        assert "event_log_published_total[user.registered]" not in figures

@@ -44,7 +44,7 @@ async def _start_relay(relay_db: str, servers: Servers) -> asyncio.subprocess.Pr
         "ENVIRONMENT": "test",
         "AUTH_DATABASE_URL": relay_db,
         "RABBITMQ_URL": servers.rabbitmq,
-        "AUTH_HOST": "127.0.0.1",
+        "AUTH_RELAY_HOST": "127.0.0.1",
         "AUTH_RELAY_PORT": str(port),
     }
     process = await asyncio.create_subprocess_exec(

@@ -62,8 +62,7 @@ class BacklogMetrics:
 
 
 class EventLogMetrics:
-    """The log's metrics, in the service's registry (`service_app(event_log=True)` makes them
-    and serves that registry, the catch-up route, and Postgres' faults as a dependency's)."""
+    """The log's metrics, served by its relay's process (`shared.event_log.serving.relay_app`)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry = registry or CollectorRegistry()

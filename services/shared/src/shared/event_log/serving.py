@@ -1,12 +1,13 @@
 """A writer of an event log serving it, in two kinds of process: the service's own, where
 the log shares the engine with the changes it records (`serve_event_log`), and the relay's
-(`relay_app`), which publishes what the log holds. auth_service and order_command start
-both from their composition roots (`create_app`, `create_relay`).
+(`relay_app`), which publishes what the log holds. auth_service and order_command serve
+theirs from their composition roots (`create_app`) and start the relay with their
+`<service> relay` command (shared.cli).
 
 The relay is a process of its own (decision 110): inside the service's process it shared
 the event loop with the requests, and aiormq's publish takes several turns of that loop per
-event, so under a saturating load the front accepted events about twice as fast as the
-relay could publish them (bench creates: 9.7 s to drain after a 20 s run; 0.1 s with the
+event, so under a saturating load the front accepted events many times faster than the
+relay published them (bench creates: 9.7 s to drain after a 20 s run; 0.1 s with the
 relay in its own process)."""
 
 from __future__ import annotations
