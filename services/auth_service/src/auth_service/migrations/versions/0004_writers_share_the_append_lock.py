@@ -1,23 +1,8 @@
 """writers of the event log hold its append lock shared; readers read up to its horizon
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-30
-"""
-
-from collections.abc import Sequence
+(2026-11-30)"""
 
 from shared.event_log.migration import share_the_append_lock, take_turns_to_append
 
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0004", "0003"
 
-
-def upgrade() -> None:
-    share_the_append_lock()
-
-
-def downgrade() -> None:
-    take_turns_to_append()
+upgrade, downgrade = share_the_append_lock, take_turns_to_append

@@ -1,11 +1,4 @@
-"""orders, idempotency keys and the outbox
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-25
-"""
-
-from collections.abc import Sequence
+"""orders, idempotency keys and the outbox (2026-11-25)"""
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,10 +6,7 @@ from sqlalchemy.dialects import postgresql
 
 from shared.outbox.migration import create_outbox_table
 
-revision: str = "0001"
-down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0001", None
 
 
 def upgrade() -> None:

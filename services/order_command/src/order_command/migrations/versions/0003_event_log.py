@@ -1,21 +1,11 @@
-"""the event log replaces the outbox; orders record their currency
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-29
-"""
-
-from collections.abc import Sequence
+"""the event log replaces the outbox; orders record their currency (2026-11-29)"""
 
 import sqlalchemy as sa
 from alembic import op
 
 from shared.event_log.migration import create_event_log, drop_outbox, move_outbox_into_log
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0003", "0002"
 
 
 def upgrade() -> None:

@@ -1,20 +1,10 @@
-"""idempotency keys remember the order they created, not an HTTP answer
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-30
-"""
-
-from collections.abc import Sequence
+"""idempotency keys remember the order they created, not an HTTP answer (2026-11-30)"""
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision: str = "0004"
-down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision, down_revision = "0004", "0003"
 
 
 def upgrade() -> None:
