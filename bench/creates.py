@@ -44,6 +44,7 @@ SERVICES = (
     "auth",
     "nginx",
 )
+SERVERS = ("Postgres", "RabbitMQ", "Redis")  # bench.machine.server_cpu_by_server's
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def _section(points: list[Point], budget: Budget, generator: str) -> Section:
         "ceiling's at the same number of clients.",
         "",
     )
-    columns = [*SERVICES, "bare app"]
+    columns = [*SERVICES, "bare app", *SERVERS]
     section.add(
         *table(
             [
@@ -163,7 +164,9 @@ def _section(points: list[Point], budget: Budget, generator: str) -> Section:
 def _notes(points: list[Point]) -> list[str]:
     notes = [
         "- CPU columns are in cores (1.00 = one core busy for the whole run); n/a where the "
-        'process takes no part. "Whole machine" also counts Postgres, RabbitMQ and Redis.',
+        "process takes no part. Postgres, RabbitMQ and Redis: every process of each server "
+        "(the machine's: whatever else uses them meanwhile counts too, which the header's "
+        'figure of other processes shows); "whole machine" counts them, and the kernel.',
         "- Drain: once the load stopped, the seconds until the projection held every order "
         "made (what the front accepted beyond what the pipeline carried); its CPU is counted "
         "in the run's, and the cores are over the run and the drain together.",
@@ -172,7 +175,9 @@ def _notes(points: list[Point]) -> list[str]:
         if p.target != PLATFORM or not p.load.ok:
             continue
         per_create = {
-            c: 1000 * p.cpu_seconds[c] / p.load.ok for c in SERVICES if c in p.cpu_seconds
+            c: 1000 * p.cpu_seconds[c] / p.load.ok
+            for c in (*SERVICES, *SERVERS)
+            if c in p.cpu_seconds
         }
         machine = 1000 * p.cpu_seconds["machine"] / p.load.ok
         spent = ", ".join(f"{c} {ms:.2f}" for c, ms in per_create.items())

@@ -87,23 +87,34 @@ def group_rss_bytes(pgid: int) -> int:
     return sum(int(f[21]) for f in _group_stats(pgid)) * os.sysconf("SC_PAGE_SIZE")
 
 
-# The servers the benchmarks drive (their process names): their CPU is the benchmark's work.
-SERVER_PROCESSES = frozenset({"postgres", "beam.smp", "erl_child_setup", "epmd", "redis-server"})
+# The servers the benchmarks drive, by their processes' names: their CPU is the benchmark's work.
+SERVER_PROCESSES = {
+    "postgres": "Postgres",
+    "beam.smp": "RabbitMQ",
+    "erl_child_setup": "RabbitMQ",
+    "epmd": "RabbitMQ",
+    "redis-server": "Redis",
+}
 
 
-def server_cpu_seconds() -> float:
-    """User + system CPU time of the live Postgres, RabbitMQ and Redis processes."""
-    total = 0
+def server_cpu_by_server() -> dict[str, float]:
+    """User + system CPU time of the live Postgres, RabbitMQ and Redis processes, by server."""
+    ticks = dict.fromkeys(SERVER_PROCESSES.values(), 0)
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        if name in SERVER_PROCESSES:
+        server = SERVER_PROCESSES.get(text[text.index("(") + 1 : text.rindex(")")])
+        if server is not None:
             fields = text.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+            ticks[server] += int(fields[11]) + int(fields[12])
+    return {server: n / CLOCK_TICKS for server, n in ticks.items()}
+
+
+def server_cpu_seconds() -> float:
+    """User + system CPU time of the live Postgres, RabbitMQ and Redis processes."""
+    return sum(server_cpu_by_server().values())
 
 
 def machine_busy_seconds() -> float:

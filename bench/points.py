@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bench.load import LoadResult, Requests, drive, wrk_binary
-from bench.machine import group_cpu_seconds, machine_busy_seconds
+from bench.machine import group_cpu_seconds, machine_busy_seconds, server_cpu_by_server
 from bench.servers import RUN_DIR, require_alive
 from deploy.stack.launcher import Child
 
@@ -89,6 +89,7 @@ def measure(
         run(budget.warmup_seconds, budget.max_requests)  # connections, pools, caches: discarded
         before = {label: group_cpu_seconds(pgid) for label, pgid in groups.items()}
         machine_before = machine_busy_seconds()
+        servers_before = server_cpu_by_server()
         start = time.perf_counter()
         load = run(budget.seconds, budget.max_requests)
         wall = time.perf_counter() - start
@@ -97,6 +98,7 @@ def measure(
         target.require_alive()  # a server that died explains any error above
     cpu = {label: group_cpu_seconds(pgid) - before[label] for label, pgid in groups.items()}
     cpu["load generator"] = load.generator_cpu_s
+    cpu |= {s: t - servers_before[s] for s, t in server_cpu_by_server().items()}
     cpu["machine"] = machine_busy_seconds() - machine_before
     return Point(target.name, load, wall, cpu, drain_seconds=drain)
 
