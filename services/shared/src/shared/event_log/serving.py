@@ -60,7 +60,7 @@ def relay_app(settings: ServiceSettings, *, name: str, database_url: SecretStr) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout = app.state.dependency_timeout = settings.dependency_timeout
-        engine = create_engine(url, timeout=timeout, pool_size=1)  # the probes' and scrapes'
+        engine = create_engine(url, timeout=timeout, pool_size=2)  # a probe and a scrape at once
         app.state.readiness = {"postgres": lambda: ping(engine), "relay": relay.require_connected}
         app.state.metric_refreshers = [lambda: metrics.backlog.refresh(engine)]
         running = asyncio.create_task(relay.run(), name="relay")
