@@ -103,8 +103,8 @@ async def read_facts(
         raw = await projection.get(order_id)
         projected[order_id] = json.loads(raw) if raw else None
         entries = await projection.history(order_id)
-        histories[order_id] = [e["version"] for e in entries]
-        snapshots += sum(1 for e in entries if e["type"] == "order.snapshot")
+        histories[order_id] = [e.version for e in entries]
+        snapshots += sum(1 for e in entries if e.type == "order.snapshot")
     return Facts(
         orders=orders,
         logged=logged,

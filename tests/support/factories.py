@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.events import Envelope, OrderCreated, OrderItem, OrderStatus, OrderStatusChanged
+from shared.schemas import OrderOut
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -45,3 +46,22 @@ def status_changed(
     """A status change the status worker's timer made (by nobody)."""
     payload = OrderStatusChanged(from_status=from_, to_status=to, changed_by=None)
     return Envelope.wrap(payload, aggregate_id=order_id, version=version)
+
+
+def order_out(**overrides: Any) -> OrderOut:
+    """An order as the API answers it and the projection stores it: two teas, PENDING,
+    version 1 (fields overridden in their JSON form, as a test writes them)."""
+    order_id = uuid.uuid4()
+    order = {
+        "id": str(order_id),
+        "user_id": str(uuid.uuid4()),
+        "items": [{"name": "tea", "price": "2.50", "quantity": 2}],
+        "total_price": "5.00",
+        "currency": "USD",
+        "status": "PENDING",
+        "version": 1,
+        "is_deleted": False,
+        "created_at": NOW.isoformat(),
+        "updated_at": NOW.isoformat(),
+    }
+    return OrderOut.model_validate({**order, **overrides})

@@ -19,6 +19,7 @@ from order_query.main import create_app as api_app
 from order_query.projection import index_key, indexes
 from order_query.queries import BadCursor, Cursor, Filters, decode_cursor, encode_cursor
 from order_query.schemas import ListParams
+from tests.support.factories import order_out
 
 
 @given(score=st.floats(min_value=-1e12, max_value=1e12), order_id=st.uuids())
@@ -83,18 +84,19 @@ def test_the_totals_bounds_are_compared_as_redis_reads_them() -> None:
 
 
 def test_a_live_order_is_in_its_users_and_everybodys_indexes_all_and_by_status() -> None:
-    order = {"user_id": "u1", "status": "PAID", "is_deleted": False}
+    order = order_out(status="PAID")
+    owner = str(order.user_id)
     assert indexes(order) == {
         index_key(),
         index_key(None, "PAID"),
-        index_key("u1"),
-        index_key("u1", "PAID"),
+        index_key(owner),
+        index_key(owner, "PAID"),
     }
     assert len(indexes(order)) == 4
 
 
 def test_a_deleted_order_is_in_no_index() -> None:
-    assert indexes({"user_id": "u1", "status": "PAID", "is_deleted": True}) == set()
+    assert indexes(order_out(status="PAID", is_deleted=True)) == set()
 
 
 def test_every_list_route_documents_each_list_parameter_as_fastapi_would() -> None:

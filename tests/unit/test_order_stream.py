@@ -16,6 +16,7 @@ from order_query.changes import Change, Subscription
 from order_query.queries import Page
 from order_query.stream import events
 from shared.events import Role
+from shared.schemas import OrderOut
 from shared.security import Principal
 
 ALICE = Principal(uuid.uuid4(), Role.USER, "t1")
@@ -24,12 +25,23 @@ ADMIN = Principal(uuid.uuid4(), Role.ADMIN, "t3")
 
 
 def order(owner: Principal, version: int, order_id: str | None = None) -> dict[str, Any]:
-    return {"id": order_id or str(uuid.uuid4()), "user_id": str(owner.user_id), "version": version}
+    """An order's JSON, as the projection stores it."""
+    return {
+        "id": order_id or str(uuid.uuid4()),
+        "user_id": str(owner.user_id),
+        "items": [{"name": "tea", "price": "2.50", "quantity": 1}],
+        "total_price": "2.50",
+        "currency": "USD",
+        "status": "PENDING",
+        "version": version,
+        "is_deleted": False,
+        "created_at": "2026-01-02T03:04:05Z",
+        "updated_at": "2026-01-02T03:04:05Z",
+    }
 
 
 def change(entry: int, shown: dict[str, Any]) -> Change:
-    raw = json.dumps(shown).encode()
-    return Change(f"{entry}-0", shown, raw)
+    return Change(f"{entry}-0", OrderOut.model_validate(shown), json.dumps(shown).encode())
 
 
 @dataclass

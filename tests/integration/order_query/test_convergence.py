@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from order_query.command_side import InternalApi
 from order_query.projection import Outcome, Projection
 from order_query.rebuild import Summary, rebuild
-from shared.events import OrderStatus
+from shared.events import ORDER_EVENT, OrderEvent, OrderStatus
 from tests.integration.order_query.conftest import (
     ADMIN,
     ORDERS,
@@ -41,6 +41,7 @@ from tests.integration.order_query.conftest import (
     until_projected,
     waiting_in,
 )
+from tests.support.factories import order_out
 from tests.support.rabbit import capture
 from tests.support.servers import Servers
 from tests.support.tokens import Caller
@@ -134,7 +135,7 @@ async def assert_converged(
         found = {}
         for order_id in ids:
             entries = await Projection(redis).history(order_id)
-            found[order_id] = {e["version"]: e["event_id"] for e in entries}
+            found[order_id] = {e.version: str(e.event_id) for e in entries}
         return found
 
     await eventually(histories, until=lambda found: found == by_order, timeout=30)
@@ -214,7 +215,7 @@ async def _as_seen(query: Query, redis: Redis, ids: list[str]) -> dict[str, tupl
             seen[order_id] = (order.json(), history)
             continue
         entries = await projection.history(order_id)
-        actors = {e["actor"]["id"] for e in entries if e["actor"] and e["actor"]["id"]}
+        actors = {str(e.actor.id) for e in entries if e.actor and e.actor.id}
         seen[order_id] = (
             await projected(redis, order_id),
             (entries, await projection.usernames(actors)),
@@ -343,27 +344,19 @@ async def test_an_event_never_overwrites_a_write_made_after_it_read_the_order(
     """Another consumer applies v2 between this one's read (v1) and its write: this one's
     write is refused, its event judged again (now old), and v2 stays."""
     order_id, user_id, now = str(uuid.uuid4()), str(uuid.uuid4()), datetime.now(UTC).isoformat()
-    created = {
-        "id": order_id,
-        "user_id": user_id,
-        "items": [{"name": "tea", "price": "1.00", "quantity": 1}],
-        "total_price": "1.00",
-        "status": "PENDING",
-        "version": 1,
-        "is_deleted": False,
-        "created_at": now,
-        "updated_at": now,
-    }
+    created = order_out(id=order_id, user_id=user_id, created_at=now, updated_at=now)
 
-    def changed(to_status: str) -> dict[str, object]:
-        return {
-            "event_id": str(uuid.uuid4()),
-            "type": "order.status_changed",
-            "aggregate_id": order_id,
-            "version": 2,
-            "occurred_at": now,
-            "payload": {"from_status": "PENDING", "to_status": to_status, "changed_by": None},
-        }
+    def changed(to_status: str) -> OrderEvent:
+        return ORDER_EVENT.validate_python(
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": "order.status_changed",
+                "aggregate_id": order_id,
+                "version": 2,
+                "occurred_at": now,
+                "payload": {"from_status": "PENDING", "to_status": to_status, "changed_by": None},
+            }
+        )
 
     projection, other = Projection(redis), Projection(redis)
     assert await projection.put(created)

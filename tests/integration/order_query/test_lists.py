@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from order_query.projection import Projection, order_key
+from shared.schemas import OrderOut
 from tests.integration.order_query.conftest import Query, create, live_keys, until_projected
 from tests.support.tokens import Caller
 
@@ -92,6 +93,7 @@ async def put_orders(redis: Redis, owner: str, created: list[datetime]) -> list[
             "user_id": owner,
             "items": [{"name": "tea", "price": "1.00", "quantity": 1}],
             "total_price": "1.00",
+            "currency": "USD",
             "status": "PENDING",
             "version": 1,
             "is_deleted": False,
@@ -102,7 +104,7 @@ async def put_orders(redis: Redis, owner: str, created: list[datetime]) -> list[
     ]
     projection = Projection(redis)
     for order in orders:
-        assert await projection.put(order)
+        assert await projection.put(OrderOut.model_validate(order))
     return orders
 
 
@@ -206,6 +208,7 @@ async def test_a_status_filter_reads_its_own_index_not_every_order(
             "user_id": owner,
             "items": [{"name": "tea", "price": "1.00", "quantity": 1}],
             "total_price": "1.00",
+            "currency": "USD",
             "status": status,
             "version": 1,
             "is_deleted": False,
@@ -216,11 +219,13 @@ async def test_a_status_filter_reads_its_own_index_not_every_order(
     pending = [order(i, "PENDING") for i in range(3)]
     made = pending + [order(10 + i, "SHIPPED") for i in range(5_100)]
     for batch in range(0, len(made), 100):
-        await asyncio.gather(*(projection.put(o) for o in made[batch : batch + 100]))
+        batched = made[batch : batch + 100]
+        await asyncio.gather(*(projection.put(OrderOut.model_validate(o)) for o in batched))
 
     response = await query.get("/orders", admin, user_id=owner, status="PENDING", limit=10)
 
-    assert response.json() == {"items": pending[::-1], "next_cursor": None}
+    shown = [OrderOut.model_validate(o).model_dump(mode="json") for o in pending[::-1]]
+    assert response.json() == {"items": shown, "next_cursor": None}
 
 
 def _cursor(raw: str) -> str:

@@ -13,8 +13,8 @@ import pytest
 from redis.asyncio import Redis
 
 from order_query import rebuild
-from order_query.folding import canonical
 from order_query.projection import LIVE, Projection, prefix
+from shared.events import ORDER_EVENT
 from tests.integration.order_query.conftest import lose_projection
 
 START = datetime(2026, 11, 30, 4, 0, 0, 123456, tzinfo=UTC)
@@ -119,14 +119,14 @@ async def test_a_replay_in_small_windows_writes_what_the_live_path_writes(
     await redis.set(LIVE, 1)
     live = Projection(redis)
     for event in log:
-        await live.apply(canonical(event))
+        await live.apply(ORDER_EVENT.validate_python(event))
 
     # Windows of 2 orders and calls of 1 order or 4 index values: an order's events span
     # windows, and a window's index changes span calls.
     monkeypatch.setattr(rebuild, "INDEX_VALUES", 4)
     replay = rebuild.OrderReplay(redis, prefix(2), orders=None, window=2, batch=1)  # type: ignore[arg-type]
     for start in range(0, len(log), 3):
-        await replay.add([dict(event) for event in log[start : start + 3]])
+        await replay.add([ORDER_EVENT.validate_python(e) for e in log[start : start + 3]])
     await replay.finish()
 
     replayed, applied = await _contents(redis, 2), await _contents(redis, 1)

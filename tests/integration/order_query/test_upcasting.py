@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from order_query.command_side import InternalApi
+from order_query.command_side import EventPage, InternalApi
 from order_query.rebuild import rebuild
 from shared.db import asyncpg_dsn
 from shared.upcasting import CURRENCY_BEFORE_SCHEMA_2
@@ -83,8 +84,8 @@ async def test_a_schema_1_order_created_is_projected_replayed_and_shown_with_its
         assert expected["currency"] == CURRENCY_BEFORE_SCHEMA_2
 
         # The log gives it as it was written; order_command's relay publishes it so.
-        async for page in link.command_side.event_pages(limit=5000):
-            for event in page["events"]:
+        async for page in link.command_side.event_pages(EventPage[dict[str, Any]], limit=5000):
+            for event in page.events:
                 if event["aggregate_id"] == order_id:
                     assert event["schema_version"] == 1
                     assert "currency" not in event["payload"]

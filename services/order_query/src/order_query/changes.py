@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from redis import exceptions as redis_exc
 from redis.asyncio import Redis
 
 from order_query.projection import CHANGES
+from shared.schemas import OrderOut
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +37,21 @@ def parse_id(text: str) -> StreamId:
 @dataclass(frozen=True)
 class Change:
     id: str  # the stream entry's id: the server-sent event's id
-    order: dict[str, Any]  # the order after the change
+    order: OrderOut  # the order after the change
     raw: bytes  # its JSON, as stored
 
     @classmethod
     def of(cls, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Change:
         raw = fields[b"order"]
         text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-        return cls(text, json.loads(raw), raw)
+        return cls(text, OrderOut.model_validate_json(raw), raw)
 
 
 @dataclass(eq=False)
 class Subscription:
     """One open stream's view of the feed: the changes it wants, queued until it sends them."""
 
-    wants: Callable[[dict[str, Any]], bool]
+    wants: Callable[[OrderOut], bool]
     queue: asyncio.Queue[Change] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
     overflowed: bool = False
 
@@ -87,7 +87,7 @@ class ChangeFeed:
         entries: Any = await self.redis.xrange(CHANGES, f"({after}", "+", count=self.page)
         return [Change.of(entry_id, fields) for entry_id, fields in entries]
 
-    async def subscribe(self, wants: Callable[[dict[str, Any]], bool]) -> Subscription:
+    async def subscribe(self, wants: Callable[[OrderOut], bool]) -> Subscription:
         """Every change from now on that `wants` keeps goes to the subscription's queue. The
         reader starts with the first subscriber, from the feed's newest entry."""
         if self._task is None or self._task.done():

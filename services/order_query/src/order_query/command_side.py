@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
-import orjson
+from pydantic import BaseModel
 
 from shared.failures import DependencyUnavailable, UpstreamRefused
+from shared.schemas import OrderOut
 
 # What order_command answers when it is there but cannot serve (its database is down, say):
 # wait and try again. Any other unexpected answer is a fault of ours (a service token it
@@ -27,6 +28,17 @@ class TokenSource(Protocol):
 class CommandSideRefused(UpstreamRefused):
     """The service answered, but not as it should: a consumer does not wait this out (the
     message goes to the dead-letter queue after its deliveries), a read answers 502."""
+
+
+E = TypeVar("E")
+
+
+class EventPage(BaseModel, Generic[E]):
+    """A page of a service's event log (its /internal/events answer), its events read as E."""
+
+    events: list[E]
+    next: int  # ask `after` this next time
+    head: int  # the log's last position when the page was read
 
 
 class InternalApi:
@@ -48,18 +60,23 @@ class InternalApi:
         self.name = name
 
     async def event_pages(
-        self, after: int = 0, limit: int = 2000, *, wait_out: float = 60.0
-    ) -> AsyncIterator[dict[str, Any]]:
-        """The service's event log from `after` on, a page at a time (an EventPage's JSON:
-        `events`, `next`, `head`), until a page reaches the end of the log as it is then. A
-        page the service cannot serve now (it answers 503, or not at all) is asked for again,
-        for up to `wait_out` seconds: a long replay outlives a short outage."""
-        page = await self._page(after, limit, wait_out)
+        self,
+        page_type: type[EventPage[E]],
+        after: int = 0,
+        limit: int = 2000,
+        *,
+        wait_out: float = 60.0,
+    ) -> AsyncIterator[EventPage[E]]:
+        """The service's event log from `after` on, a page at a time, until a page reaches
+        the end of the log as it is then. A page the service cannot serve now (it answers
+        503, or not at all) is asked for again, for up to `wait_out` seconds: a long replay
+        outlives a short outage."""
+        page = await self._page(page_type, after, limit, wait_out)
         while True:
             # The next page is asked for while the caller works on this one.
             following = (
-                asyncio.create_task(self._page(page["next"], limit, wait_out))
-                if len(page["events"]) == limit
+                asyncio.create_task(self._page(page_type, page.next, limit, wait_out))
+                if len(page.events) == limit
                 else None
             )
             await asyncio.sleep(0)  # the request goes out before the caller's work starts
@@ -73,12 +90,13 @@ class InternalApi:
                 return
             page = await following
 
-    async def _page(self, after: int, limit: int, wait_out: float) -> dict[str, Any]:
+    async def _page(
+        self, page_type: type[EventPage[E]], after: int, limit: int, wait_out: float
+    ) -> EventPage[E]:
         response = await self._get_patiently(
             "/internal/events", {"after": after, "limit": limit}, wait_out
         )
-        page: dict[str, Any] = orjson.loads(response.content)
-        return page
+        return page_type.model_validate_json(response.content)
 
     async def _get_patiently(
         self, path: str, params: dict[str, Any], wait_out: float
@@ -110,10 +128,9 @@ class InternalApi:
 
 
 class CommandSide(InternalApi):
-    async def order(self, order_id: str) -> dict[str, Any] | None:
+    async def order(self, order_id: str) -> OrderOut | None:
         """The order as the command side holds it (deleted ones too); None if there is none."""
         response = await self._get(f"/internal/orders/{order_id}")
         if response.status_code == 404:
             return None
-        body: dict[str, Any] = response.json()
-        return body
+        return OrderOut.model_validate_json(response.content)

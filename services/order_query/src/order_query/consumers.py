@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
@@ -14,11 +13,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from order_query.batches import GroupCommit
 from order_query.command_side import CommandSide
-from order_query.folding import canonical
 from order_query.projection import Outcome, Projection
 from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
 from shared.broker import PREFETCH
-from shared.events import Envelope, UserRegistered
+from shared.events import Envelope, OrderEvent, UserRegistered
 from shared.faults import wait_out_faults
 from shared.metrics import LAG_BUCKETS
 from shared.topology import AUTH_EVENTS, ORDERS_EVENTS, consumer_queue
@@ -58,12 +56,12 @@ class Projector:
         # At most the deliveries a consumer has in flight (the channel's prefetch).
         self.together = GroupCommit(self.projection.apply_many, most=PREFETCH)
 
-    async def project(self, event: dict[str, Any]) -> Outcome:
+    async def project(self, event: OrderEvent) -> Outcome:
         outcome = await self.together.submit(event)
         if outcome is None:  # another process wrote its order between the batch's read and write
             outcome = await self.projection.apply(event)
         if outcome is Outcome.GAP:
-            order_id = event["aggregate_id"]
+            order_id = event.aggregate_id
             fetched = await self.command_side.order(str(order_id))
             if fetched is None:
                 raise LookupError(f"order {order_id} is unknown to order_command")
@@ -72,13 +70,13 @@ class Projector:
             outcome = await self.projection.apply(event)
             if outcome is Outcome.GAP:  # the command side is behind its own event: never ack
                 raise LookupError(
-                    f"order {order_id} is at v{fetched['version']} on order_command, "
-                    f"older than its event v{event['version']}"
+                    f"order {order_id} is at v{fetched.version} on order_command, "
+                    f"older than its event v{event.version}"
                 )
         self.metrics.outcomes.labels(outcome.value).inc()
         if outcome is Outcome.APPLIED:
-            occurred = datetime.fromisoformat(event["occurred_at"])
-            self.metrics.lag.observe(max(0.0, (datetime.now(UTC) - occurred).total_seconds()))
+            lag = (datetime.now(UTC) - event.occurred_at).total_seconds()
+            self.metrics.lag.observe(max(0.0, lag))
         return outcome
 
 
@@ -94,8 +92,8 @@ def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> list[
         description="Every order event, applied to the projection in version order.",
     )
     @wait_out_faults
-    async def on_order_event(body: dict[str, Any]) -> None:
-        await projector().project(canonical(body))
+    async def on_order_event(event: OrderEvent) -> None:
+        await projector().project(event)
 
     @broker.subscriber(
         consumer_queue(USERS_QUEUE, UserRegistered.ROUTING_KEY),
@@ -106,6 +104,6 @@ def subscribe(broker: RabbitBroker, projector: Callable[[], Projector]) -> list[
     )
     @wait_out_faults
     async def on_user_registered(event: Envelope[UserRegistered]) -> None:
-        await projector().projection.add_user(event.payload.model_dump(mode="json"))
+        await projector().projection.add_user(event.payload)
 
     return [ORDERS_QUEUE, USERS_QUEUE]

@@ -10,12 +10,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from order_query.command_side import CommandSide
-from order_query.projection import Projection, compact, index_key
+from order_query.folding import Entry
+from order_query.projection import Projection, index_key
+from order_query.schemas import Actor, HistoryEntry
 from shared.events import OrderStatus
 from shared.failures import Malformed, NotFound
+from shared.schemas import OrderOut
 from shared.security import Principal
 
 SCAN_MOST = 5_000  # ids one page looks at, at most (a total filter may pass over many)
@@ -89,28 +91,20 @@ class OrderQueries:
                 await self.projection.put(fetched)
                 # What is stored now (it, or newer), else what was fetched: a rebuild may
                 # have made a generation live meanwhile that does not hold it yet.
-                raw = await self.projection.get(order_id) or compact(fetched)
+                raw = await self.projection.get(order_id) or fetched.model_dump_json().encode()
         if raw is None:
             raise NotFound("No such order")
-        order = json.loads(raw)
-        if order["is_deleted"] or not principal.may_see(order["user_id"]):
+        order = OrderOut.model_validate_json(raw)
+        if order.is_deleted or not principal.may_see(order.user_id):
             raise NotFound("No such order")
         return raw
 
-    async def history(self, principal: Principal, order_id: str) -> list[dict[str, Any]]:
+    async def history(self, principal: Principal, order_id: str) -> list[HistoryEntry]:
         await self.order(principal, order_id)  # the same 404s as the order itself
         entries = await self.projection.history(order_id)
-        users = {e["actor"]["id"] for e in entries if e["actor"] and e["actor"]["id"]}
+        users = {str(e.actor.id) for e in entries if e.actor and e.actor.id}
         names = await self.projection.usernames(users)
-        for entry in entries:
-            actor = entry["actor"]
-            if actor is None:
-                continue
-            if actor["kind"] == "system":
-                actor["username"] = "status_worker"
-            else:
-                actor["username"] = names.get(actor["id"])
-        return entries
+        return [_named(entry, names) for entry in entries]
 
     async def orders(
         self,
@@ -146,3 +140,20 @@ class OrderQueries:
             key, high, low, limit, start, total=filters.total_bounds(), most=SCAN_MOST
         )
         return Page(items, encode_cursor(Cursor(*end)) if end else None)
+
+
+def _named(entry: Entry, names: dict[str, str | None]) -> HistoryEntry:
+    """A stored history entry as the API shows it: its actor with a name."""
+    actor = None
+    if entry.actor is not None:
+        kind, user_id = entry.actor.kind, entry.actor.id
+        username = "status_worker" if kind == "system" else names.get(str(user_id))
+        actor = Actor(kind=kind, id=user_id, username=username)
+    return HistoryEntry(
+        version=entry.version,
+        type=entry.type,
+        occurred_at=entry.occurred_at,
+        event_id=entry.event_id,
+        actor=actor,
+        details=entry.details.model_dump(mode="json"),
+    )

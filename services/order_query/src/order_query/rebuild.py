@@ -20,37 +20,28 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from order_query.command_side import CommandSide, InternalApi
-from order_query.folding import (
-    ORDER_EVENTS,
-    Verdict,
-    canonical,
-    fold,
-    history_entry,
-    judge,
-    snapshot_entry,
-)
+from order_query.command_side import CommandSide, EventPage, InternalApi
+from order_query.folding import Entry, Verdict, fold, history_entry, judge, snapshot_entry
 from order_query.projection import (
     LIVE,
     ROOT,
     Projection,
-    compact,
     indexes,
     order_key,
     prefix,
     score,
+    stored,
+    user_fields,
     user_key,
 )
-from shared.events import OrderCreated
-from shared.upcasting import upcast
+from shared.events import Envelope, OrderEvent, UserRegistered
+from shared.schemas import OrderOut
 
 BUILDING = f"{ROOT}generation:building"  # the generation a rebuild is writing, while it runs
 LOCK = f"{ROOT}rebuild:lock"
@@ -63,6 +54,9 @@ YIELD_EVERY = 250
 WRITES_IN_FLIGHT = 4  # a window's calls to Redis at once (measured: 1 cost 1.2 s of 10)
 
 Report = Callable[[str], None]
+# The logs' pages, their events validated (and upcast) as they are read.
+UserPage = EventPage[Envelope[UserRegistered]]
+OrderPage = EventPage[OrderEvent]
 
 
 class RebuildRunning(RuntimeError):
@@ -143,21 +137,21 @@ async def rebuild(
 
         users_at = 0
         progress = Progress(report, "users")
-        async for page in users.event_pages(limit=PAGE):
-            summary.users += await _write_users(redis, target, page["events"])
-            users_at = page["next"]
-            progress.update(summary.users, users_at, page["head"])
+        async for users_page in users.event_pages(UserPage, limit=PAGE):
+            summary.users += await _write_users(redis, target, users_page.events)
+            users_at = users_page.next
+            progress.update(summary.users, users_at, users_page.head)
             await renew()
         progress.update(summary.users, users_at, users_at, final=True)
 
         orders_at = 0
         progress = Progress(report, "orders")
         replay = OrderReplay(redis, target, orders)
-        async for page in orders.event_pages(limit=PAGE):
-            await replay.add(page["events"])
-            summary.events += len(page["events"])
-            orders_at = page["next"]
-            progress.update(summary.events, orders_at, page["head"])
+        async for page in orders.event_pages(OrderPage, limit=PAGE):
+            await replay.add(page.events)
+            summary.events += len(page.events)
+            orders_at = page.next
+            progress.update(summary.events, orders_at, page.head)
             await renew()
         await replay.finish()
         progress.update(summary.events, orders_at, orders_at, final=True)
@@ -168,13 +162,13 @@ async def rebuild(
         report(f"generation {summary.generation} is live")
 
         # What the live consumers applied to the old generation after the replay read it.
-        async for page in users.event_pages(after=users_at, limit=PAGE):
-            for event in page["events"]:
-                await projection.add_user(event["payload"])
+        async for users_page in users.event_pages(UserPage, after=users_at, limit=PAGE):
+            for user in users_page.events:
+                await projection.add_user(user.payload)
                 summary.caught_up += 1
-        async for page in orders.event_pages(after=orders_at, limit=PAGE):
-            for event in page["events"]:
-                await projection.apply(canonical(event))
+        async for page in orders.event_pages(OrderPage, after=orders_at, limit=PAGE):
+            for event in page.events:
+                await projection.apply(event)
                 summary.caught_up += 1
 
         summary.deleted_keys = await delete_generation(redis, summary.previous)
@@ -195,18 +189,11 @@ def _named(generation: int | None) -> str:
     return "the unnumbered one" if generation is None else str(generation)
 
 
-async def _write_users(redis: Redis, target: str, events: list[dict[str, Any]]) -> int:
+async def _write_users(redis: Redis, target: str, events: list[Envelope[UserRegistered]]) -> int:
     async with redis.pipeline(transaction=False) as pipe:
         for event in events:
-            user = event["payload"]
-            pipe.hset(
-                target + user_key(str(user["id"])),
-                mapping={
-                    "username": user["username"],
-                    "email": user["email"],
-                    "role": user["role"],
-                },
-            )
+            user = event.payload
+            pipe.hset(target + user_key(str(user.id)), mapping=user_fields(user))
         await pipe.execute()
     return len(events)
 
@@ -236,33 +223,6 @@ for _, change in ipairs(cjson.decode(ARGV[2])) do
   redis.call(change[1], p .. change[2], unpack(change[3]))
 end
 """
-CREATED_FIELDS = tuple(OrderCreated.model_fields)
-_TIME: TypeAdapter[datetime] = TypeAdapter(datetime)
-
-
-def from_the_log(event: dict[str, Any]) -> dict[str, Any]:
-    """An order event as the log gives it, in the form the consumers fold (`canonical`): upcast
-    to its current schema, its time written as pydantic writes it, an order's fields in the
-    contract's order. Its payload was validated by the writer and is kept as written (JSON of
-    the contract's own types), so it is not validated again: that was most of a replay's
-    time (decision 86)."""
-    event = upcast(event)
-    event["occurred_at"] = _pydantic_time(event["occurred_at"])
-    if event["type"] == "order.created":
-        payload = event["payload"]
-        event["payload"] = {name: payload[name] for name in CREATED_FIELDS}
-        for name in ("created_at", "updated_at"):
-            event["payload"][name] = _pydantic_time(payload[name])
-    return event
-
-
-def _pydantic_time(text: str) -> str:
-    """A time as pydantic writes it (`...05.000123Z`, or `...05Z` with no microseconds): what
-    the log and the writers give already; anything else (an offset) is rewritten."""
-    if text.endswith("Z"):
-        return text
-    written: str = _TIME.dump_python(datetime.fromisoformat(text), mode="json")
-    return written
 
 
 class OrderReplay:
@@ -289,34 +249,31 @@ class OrderReplay:
         self.window = window
         self.batch = batch
         self.written: set[str] = set()  # orders the generation holds (written by a flush)
-        self.recent: dict[str, dict[str, Any]] = {}  # the last window's orders, as written
+        self.recent: dict[str, OrderOut] = {}  # the last window's orders, as written
         self.writing: asyncio.Task[None] | None = None
-        self.before: dict[str, dict[str, Any] | None] = {}  # as the generation holds them
-        self.after: dict[str, dict[str, Any] | None] = {}
-        self.entries: dict[str, dict[str, bytes]] = {}
+        self.before: dict[str, OrderOut | None] = {}  # as the generation holds them
+        self.after: dict[str, OrderOut | None] = {}
+        self.entries: dict[str, dict[int, Entry]] = {}
         self.repaired = 0
         self.folded = 0
         self._write_orders = redis.register_script(_WRITE_ORDERS)
         self._write_indexes = redis.register_script(_WRITE_INDEXES)
 
-    async def add(self, events: list[dict[str, Any]]) -> None:
+    async def add(self, events: list[OrderEvent]) -> None:
         """Fold a page of the log in (reading, in one MGET, the orders it continues)."""
-        await self._load({str(e["aggregate_id"]) for e in events} - self.after.keys())
-        for n, raw in enumerate(events):
+        await self._load({str(e.aggregate_id) for e in events} - self.after.keys())
+        for n, event in enumerate(events):
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # the write in flight and the next page's fetch go on
-            if raw["type"] not in ORDER_EVENTS:
-                continue
-            event = from_the_log(raw)
-            order_id = str(event["aggregate_id"])
+            order_id = str(event.aggregate_id)
             current = self.after[order_id]
-            verdict = judge(current["version"] if current else 0, event["version"])
+            verdict = judge(current.version if current else 0, event.version)
             if verdict is Verdict.GAP:
                 current = await self._repair(order_id)
-                verdict = judge(current["version"], event["version"])
+                verdict = judge(current.version, event.version)
             if verdict is Verdict.APPLY:
                 self.after[order_id] = fold(current, event)
-            self.entries[order_id][str(event["version"])] = compact(history_entry(event))
+            self.entries[order_id][event.version] = history_entry(event)
             self.folded += 1
         if len(self.after) >= self.window:
             await self.flush()
@@ -327,17 +284,17 @@ class OrderReplay:
             self.entries[order_id] = {}
         older = sorted((ids & self.written) - self.recent.keys())  # written and done with
         if older:
-            stored = await self.redis.mget([self.target + order_key(i) for i in older])
-            for order_id, raw in zip(older, stored, strict=True):
+            found = await self.redis.mget([self.target + order_key(i) for i in older])
+            for order_id, raw in zip(older, found, strict=True):
                 if raw is not None:
-                    self.before[order_id] = self.after[order_id] = orjson.loads(raw)
+                    self.before[order_id] = self.after[order_id] = stored(raw)
 
-    async def _repair(self, order_id: str) -> dict[str, Any]:
+    async def _repair(self, order_id: str) -> OrderOut:
         """An order whose log starts part-way: its state from order_command, as a snapshot."""
         fetched = await self.orders.order(order_id)
         if fetched is None:
             raise LookupError(f"order {order_id} is in the log but not on order_command")
-        self.entries[order_id][str(fetched["version"])] = compact(snapshot_entry(fetched))
+        self.entries[order_id][fetched.version] = snapshot_entry(fetched)
         self.after[order_id] = fetched
         self.repaired += 1
         return fetched
@@ -377,8 +334,9 @@ class OrderReplay:
 
     def _order_args(self, order_id: str) -> list[Any]:
         order = self.after[order_id]
-        entries = self.entries[order_id]
-        return [order_id, compact(order).decode(), {v: e.decode() for v, e in entries.items()}]
+        assert order is not None
+        entries = {str(v): entry.model_dump_json() for v, entry in self.entries[order_id].items()}
+        return [order_id, order.model_dump_json(), entries]
 
     def _index_changes(self, ready: list[str]) -> Iterator[list[Any]]:
         """The window's index changes, a few thousand values a call: [command, index, values]."""
@@ -388,7 +346,7 @@ class OrderReplay:
             order, previous = self.after[order_id], self.before[order_id]
             assert order is not None
             was, now = indexes(previous) if previous else set(), indexes(order)
-            at = repr(score(order))  # a string: Lua would write a number back with 14 digits
+            at = score(order)
             for index in now - was:
                 added[index] += (at, order_id)
             for index in was - now:

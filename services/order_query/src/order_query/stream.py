@@ -14,18 +14,19 @@ server-sent events (docs/board.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 
 from order_query.changes import Change, ChangeFeed, parse_id
 from order_query.queries import Filters, OrderQueries
-from shared.schemas import COMMON_ERRORS, error_responses
+from shared.schemas import COMMON_ERRORS, OrderOut, error_responses
 from shared.security import CurrentUser, Principal
 from shared.server import stopping
 
@@ -35,6 +36,7 @@ SNAPSHOT_SIZE = 200  # orders in a snapshot, newest first
 KEEP_ALIVE = 15.0  # seconds of silence before a comment is sent
 RETRY_MS = 1000  # what the client waits before it reconnects
 WAKE = 1.0  # seconds between two looks at the token's expiry and a server stop
+_ORDERS = TypeAdapter(list[OrderOut])
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -50,13 +52,13 @@ class Shown:
     """What one stream sent: the position it reached, and each order's version."""
 
     after: str
-    versions: dict[str, int] = field(default_factory=dict)
+    versions: dict[uuid.UUID, int] = field(default_factory=dict)
 
-    def newer(self, order: dict[str, Any]) -> bool:
+    def newer(self, order: OrderOut) -> bool:
         """True (and noted) if `order` is newer than what was sent of it."""
-        if order["version"] <= self.versions.get(order["id"], 0):
+        if order.version <= self.versions.get(order.id, 0):
             return False
-        self.versions[order["id"]] = order["version"]
+        self.versions[order.id] = order.version
         return True
 
 
@@ -64,19 +66,19 @@ def _event(kind: str, event_id: str, data: bytes) -> bytes:
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (event_id.encode(), kind.encode(), data)
 
 
-async def _snapshot(queries: OrderQueries, principal: Principal) -> list[dict[str, Any]]:
+async def _snapshot(queries: OrderQueries, principal: Principal) -> tuple[bytes, list[OrderOut]]:
+    """The caller's newest orders: the event's data (their JSON as stored), and the orders."""
     page = await queries.orders(
         principal, user_id=None, filters=Filters(), limit=SNAPSHOT_SIZE, cursor=None
     )
-    orders: list[dict[str, Any]] = json.loads(b"[%s]" % page.items)
-    return orders
+    return b'{"orders":[%s]}' % page.items, _ORDERS.validate_json(b"[%s]" % page.items)
 
 
 async def events(
     feed: ChangeFeed, queries: OrderQueries, principal: Principal, last_event_id: str | None
 ) -> AsyncIterator[bytes]:
-    def visible(order: dict[str, Any]) -> bool:
-        return principal.may_see(order["user_id"])
+    def visible(order: OrderOut) -> bool:
+        return principal.may_see(order.user_id)
 
     subscription = await feed.subscribe(visible)  # first: nothing written from now is missed
     try:
@@ -85,10 +87,10 @@ async def events(
             shown = Shown(last_event_id)
         else:
             shown = Shown(await feed.last_id())  # before the snapshot is read
-            orders = await _snapshot(queries, principal)
+            data, orders = await _snapshot(queries, principal)
             for order in orders:
                 shown.newer(order)
-            yield _event("snapshot", shown.after, json.dumps({"orders": orders}).encode())
+            yield _event("snapshot", shown.after, data)
         while batch := await feed.since(shown.after):  # what was written meanwhile
             for change in batch:
                 if chunk := _sent(change, shown, visible):
@@ -113,7 +115,7 @@ async def events(
         feed.unsubscribe(subscription)
 
 
-def _sent(change: Change, shown: Shown, visible: Any) -> bytes | None:
+def _sent(change: Change, shown: Shown, visible: Callable[[OrderOut], bool]) -> bytes | None:
     """The event for `change`, or None: already past it, not the caller's, or older news."""
     if parse_id(change.id) <= parse_id(shown.after):
         return None

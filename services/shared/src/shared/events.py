@@ -13,7 +13,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar, cast
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
 
 from shared.upcasting import upcast
 
@@ -227,3 +236,18 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 def exchange_of(message_type: str) -> str:
     """The exchange an event or command of this type travels through."""
     return MESSAGE_TYPES[message_type].EXCHANGE
+
+
+def _event_type(value: Any) -> Any:
+    return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+
+
+# Any order event, told apart by its `type`: what the read side consumes and folds.
+OrderEvent = Annotated[
+    Annotated[Envelope[OrderCreated], Tag(OrderCreated.ROUTING_KEY)]
+    | Annotated[Envelope[OrderStatusChanged], Tag(OrderStatusChanged.ROUTING_KEY)]
+    | Annotated[Envelope[OrderUpdated], Tag(OrderUpdated.ROUTING_KEY)]
+    | Annotated[Envelope[OrderDeleted], Tag(OrderDeleted.ROUTING_KEY)],
+    Discriminator(_event_type),
+]
+ORDER_EVENT: TypeAdapter[OrderEvent] = TypeAdapter(OrderEvent)
