@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from auth_service import api
+from auth_service import api, unit_of_work
 from auth_service.keys import load_signing_key
 from auth_service.passwords import PasswordHasher
 from auth_service.service import AuthService
@@ -25,7 +25,8 @@ def create_app(s: AuthSettings | None = None) -> FastAPI:
         issuer = AccessTokenIssuer(key, s.jwt_issuer, s.jwt_audience, s.access_ttl)
         started.state.jwks = key.jwks
         started.state.verifier = token_verifier(s, started.http, StaticKeys(key.jwks))
-        started.state.auth = AuthService(engine, hasher, issuer, s.refresh_ttl, s.service_clients())
+        work = unit_of_work.postgres(engine)
+        started.state.auth = AuthService(work, hasher, issuer, s.refresh_ttl, s.service_clients())
 
     return service_app(
         s,
