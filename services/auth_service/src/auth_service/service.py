@@ -18,7 +18,7 @@ from auth_service.schemas import NewUser, ServiceToken, TokenPair, UserOut
 from auth_service.tokens import AccessTokenIssuer, new_refresh_token, refresh_token_hash
 from auth_service.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from shared.events import Envelope, Role, UserRegistered
-from shared.failures import NotFound, Refused, Unauthenticated
+from shared.failures import Refused, Unauthenticated, found
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +124,7 @@ class AuthService:
 
     async def user(self, user_id: uuid.UUID) -> UserOut:
         async with self.unit_of_work() as work:
-            user = await work.users.get(user_id)
-        if user is None:
-            raise NotFound("No such user")
-        return user
+            return found(await work.users.get(user_id), "No such user")
 
     async def make_admin(self, new: NewUser) -> tuple[UserOut, bool]:
         """Create an admin, or promote the user of that name and set their password to the

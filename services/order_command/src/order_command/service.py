@@ -15,7 +15,7 @@ from order_command.domain import Actor, Order
 from order_command.idempotency import IdempotentRequest
 from order_command.unit_of_work import UnitOfWorkFactory
 from shared.events import OrderItem, OrderStatus
-from shared.failures import NotFound, Stale
+from shared.failures import NotFound, Stale, found
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +157,7 @@ class OrderService:
     async def read(self, order_id: uuid.UUID) -> Order:
         """The internal read the query side repairs from: deleted orders included."""
         async with self.unit_of_work() as work:
-            order = await work.orders.get(order_id)
-        if order is None:
-            raise NotFound("No such order")
-        return order
+            return found(await work.orders.get(order_id), "No such order")
 
     async def page(self, after: uuid.UUID | None, limit: int) -> list[Order]:
         """Every order in id order, for the query side's rebuild."""

@@ -150,10 +150,7 @@ def _named(entry: Entry, names: dict[str, str | None]) -> HistoryEntry:
         username = "status_worker" if kind == "system" else names.get(str(user_id))
         actor = Actor(kind=kind, id=user_id, username=username)
     return HistoryEntry(
-        version=entry.version,
-        type=entry.type,
-        occurred_at=entry.occurred_at,
-        event_id=entry.event_id,
+        **entry.model_dump(exclude={"actor", "details"}),
         actor=actor,
         details=entry.details.model_dump(mode="json"),
     )

@@ -7,7 +7,9 @@ once: shared.app to an HTTP answer (`HTTP_STATUS`), a consumer to ack, wait or d
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
 
 
 class Failure(Exception):
@@ -48,6 +50,13 @@ class NotFound(Failure):
     """No such thing, or not one the caller may know of."""
 
     code = "not_found"
+
+
+def found(thing: T | None, message: str) -> T:
+    """`thing`, or NotFound(message) if there is none."""
+    if thing is None:
+        raise NotFound(message)
+    return thing
 
 
 class Refused(Failure):
