@@ -48,12 +48,11 @@ def status_changed(
     return Envelope.wrap(payload, aggregate_id=order_id, version=version)
 
 
-def order_out(**overrides: Any) -> OrderOut:
-    """An order as the API answers it and the projection stores it: two teas, PENDING,
-    version 1 (fields overridden in their JSON form, as a test writes them)."""
-    order_id = uuid.uuid4()
+def order_json(**overrides: Any) -> dict[str, Any]:
+    """An order's JSON as the API answers it and the projection stores it: two teas,
+    PENDING, version 1."""
     order = {
-        "id": str(order_id),
+        "id": str(uuid.uuid4()),
         "user_id": str(uuid.uuid4()),
         "items": [{"name": "tea", "price": "2.50", "quantity": 2}],
         "total_price": "5.00",
@@ -61,7 +60,12 @@ def order_out(**overrides: Any) -> OrderOut:
         "status": "PENDING",
         "version": 1,
         "is_deleted": False,
-        "created_at": NOW.isoformat(),
-        "updated_at": NOW.isoformat(),
+        "created_at": NOW.isoformat().replace("+00:00", "Z"),
+        "updated_at": NOW.isoformat().replace("+00:00", "Z"),
     }
-    return OrderOut.model_validate({**order, **overrides})
+    return {**order, **overrides}
+
+
+def order_out(**overrides: Any) -> OrderOut:
+    """`order_json`'s order as the model (fields overridden in their JSON form)."""
+    return OrderOut.model_validate(order_json(**overrides))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from order_query.folding import Entry, Verdict, fold, history_entry, judge, snapshot_entry
 from shared.events import ORDER_EVENT, OrderEvent, OrderStatus
 from shared.schemas import OrderOut
+from tests.support.factories import order_json
 
 START = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 STATUSES = ("PENDING", "PAID", "SHIPPED", "CANCELED")
@@ -29,19 +30,7 @@ def at(seconds: float) -> str:
 
 def an_order(**overrides: Any) -> dict[str, Any]:
     """An order as the API answers it, at version 1."""
-    order = {
-        "id": str(uuid.uuid4()),
-        "user_id": str(uuid.uuid4()),
-        "items": [{"name": "tea", "price": "2.50", "quantity": 2}],
-        "total_price": "5.00",
-        "currency": "USD",
-        "status": "PENDING",
-        "version": 1,
-        "is_deleted": False,
-        "created_at": at(0),
-        "updated_at": at(0),
-    }
-    return {**order, **overrides}
+    return order_json(**{"created_at": at(0), "updated_at": at(0), **overrides})
 
 
 def an_event(
