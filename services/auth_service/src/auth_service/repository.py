@@ -3,6 +3,7 @@ runs in its transaction."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any
@@ -77,22 +78,16 @@ class PostgresUsers:
         return _user_out(row) if row else None
 
 
+# A RefreshToken's fields are columns of refresh_tokens, of the same names.
+_TOKEN_COLUMNS = tuple(field.name for field in dataclasses.fields(RefreshToken))
+
+
 class PostgresRefreshTokens:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
     async def add(self, token: RefreshToken) -> None:
-        await self.conn.execute(
-            insert(refresh_tokens).values(
-                id=token.id,
-                family_id=token.family_id,
-                user_id=token.user_id,
-                token_hash=token.token_hash,
-                expires_at=token.expires_at,
-                used_at=token.used_at,
-                revoked_at=token.revoked_at,
-            )
-        )
+        await self.conn.execute(insert(refresh_tokens).values(**dataclasses.asdict(token)))
 
     async def get(self, token_hash: bytes, *, lock: bool = False) -> HeldToken | None:
         query = (
@@ -105,15 +100,7 @@ class PostgresRefreshTokens:
         row = (await self.conn.execute(query)).first()
         if row is None:
             return None
-        token = RefreshToken(
-            id=row.id,
-            family_id=row.family_id,
-            user_id=row.user_id,
-            token_hash=row.token_hash,
-            expires_at=row.expires_at,
-            used_at=row.used_at,
-            revoked_at=row.revoked_at,
-        )
+        token = RefreshToken(**{name: row._mapping[name] for name in _TOKEN_COLUMNS})
         return HeldToken(token, row.username, Role(row.role))
 
     async def family_of(self, token_hash: bytes) -> uuid.UUID | None:
