@@ -1,6 +1,7 @@
 """order_query's consumers on FastStream's in-memory broker: an order event reaches the
 projection as its typed event (upcast first when it is of an older schema), a user as its
-typed payload, and a message that is no order event reaches nothing."""
+typed payload, and a message that is no order event reaches nothing; the AsyncAPI document
+names what is consumed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from faststream.rabbit import RabbitBroker, TestRabbitBroker
+from faststream.specification import AsyncAPI
 
 from order_query import consumers
 from order_query.queues import ORDERS_QUEUE, USERS_QUEUE
@@ -104,3 +106,13 @@ async def test_a_registered_user_reaches_the_projection_as_the_user(running: Con
         routing_key=UserRegistered.ROUTING_KEY,
     )
     assert running.projector.projection.users == [user]
+
+
+def test_the_asyncapi_document_describes_each_order_event_consumed() -> None:
+    broker = build_broker("amqp://guest:guest@localhost:5672/", service="order_query")
+    consumers.subscribe(broker, lambda: Projector())  # type: ignore[arg-type, return-value]
+    document = AsyncAPI(broker, title="order_query", version="1").to_specification()
+    schemas = document.to_jsonable()["components"]["schemas"]
+    for kind in ("OrderCreated", "OrderStatusChanged", "OrderUpdated", "OrderDeleted"):
+        assert f"Envelope_{kind}_" in schemas
+    assert "UserRegistered" in schemas
