@@ -238,7 +238,8 @@ def exchange_of(message_type: str) -> str:
     return MESSAGE_TYPES[message_type].EXCHANGE
 
 
-def _event_type(value: Any) -> Any:
+def message_type(value: Any) -> Any:
+    """An envelope's `type`, parsed or not: the discriminator of a union of envelopes."""
     return value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
 
 
@@ -248,6 +249,6 @@ OrderEvent = Annotated[
     | Annotated[Envelope[OrderStatusChanged], Tag(OrderStatusChanged.ROUTING_KEY)]
     | Annotated[Envelope[OrderUpdated], Tag(OrderUpdated.ROUTING_KEY)]
     | Annotated[Envelope[OrderDeleted], Tag(OrderDeleted.ROUTING_KEY)],
-    Discriminator(_event_type),
+    Discriminator(message_type),
 ]
 ORDER_EVENT: TypeAdapter[OrderEvent] = TypeAdapter(OrderEvent)

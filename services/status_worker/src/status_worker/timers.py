@@ -9,6 +9,10 @@ applies when it is sent is order_command's to decide.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import Discriminator, Tag
 
 from shared.events import (
     AdvanceStatus,
@@ -16,12 +20,20 @@ from shared.events import (
     OrderCreated,
     OrderStatus,
     OrderStatusChanged,
+    message_type,
 )
 
 OrderEvent = Envelope[OrderCreated] | Envelope[OrderStatusChanged]
 # A timer the worker set before its wait queue was bound to orders.events (decision 107) is
-# the command itself; one still waiting at the upgrade comes due as it is.
-Due = OrderEvent | Envelope[AdvanceStatus]
+# the command itself; one still waiting at the upgrade comes due as it is. Told apart by
+# `type`: parsing tries one model, not each in turn (a third of the parse, decision 114).
+Due = Annotated[
+    Annotated[Envelope[OrderCreated], Tag(OrderCreated.ROUTING_KEY)]
+    | Annotated[Envelope[OrderStatusChanged], Tag(OrderStatusChanged.ROUTING_KEY)]
+    | Annotated[Envelope[AdvanceStatus], Tag(AdvanceStatus.ROUTING_KEY)],
+    Discriminator(message_type),
+]
+Timer = Envelope[AdvanceStatus]
 
 # Timer ids derive from the id of the event that set them: a redelivered event sets a timer
 # with the same id, so a duplicate is recognisable all the way to order_command's logs.
@@ -33,17 +45,23 @@ def status_after(event: OrderEvent) -> OrderStatus:
     return payload.status if isinstance(payload, OrderCreated) else payload.to_status
 
 
-def timer_for(event: OrderEvent) -> Envelope[AdvanceStatus] | None:
+def timer_for(event: OrderEvent) -> Timer | None:
     """The timer `event` sets, or None when the order is in a final status."""
     status = status_after(event)
     if status.is_final:
         return None
-    command = AdvanceStatus(order_id=event.aggregate_id, expected_status=status)
-    timer = Envelope.wrap(command, aggregate_id=event.aggregate_id, version=event.version)
-    return timer.model_copy(update={"event_id": uuid.uuid5(TIMER_IDS, str(event.event_id))})
+    return Timer(
+        event_id=uuid.uuid5(TIMER_IDS, str(event.event_id)),
+        type=AdvanceStatus.ROUTING_KEY,
+        schema_version=AdvanceStatus.SCHEMA_VERSION,
+        occurred_at=datetime.now(UTC),
+        aggregate_id=event.aggregate_id,
+        version=event.version,
+        payload=AdvanceStatus(order_id=event.aggregate_id, expected_status=status),
+    )
 
 
-def command_for(due: Due) -> Envelope[AdvanceStatus] | None:
+def command_for(due: Due) -> Timer | None:
     """The command a due message sends: its event's timer, or a timer set before the upgrade."""
     if isinstance(due.payload, AdvanceStatus):
         return due
