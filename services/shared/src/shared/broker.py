@@ -15,7 +15,9 @@ from faststream.specification import AsyncAPI
 
 from shared.dead_lettering import DeadLetterOnLastDelivery
 from shared.faults import stopping
+from shared.telemetry import spans_recorded
 from shared.topology import declare_dead_letter_queue, declare_exchanges
+from shared.trace_context import BrokerTraceContext
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +26,10 @@ PREFETCH = 32  # deliveries a consumer holds unacknowledged: its handlers run co
 
 
 def build_broker(url: str, *, service: str, prefetch: int = PREFETCH) -> RabbitBroker:
-    """Publisher confirms on, W3C trace context carried in headers, a message that fails its
-    last delivery dead-lettered with its error (shared.dead_lettering), and a graceful stop
-    that lets in-flight messages finish before the connection closes. FastStream's line for each
+    """Publisher confirms on, W3C trace context carried in headers (its spans recorded only
+    where spans are exported: shared.telemetry), a message that fails its last delivery
+    dead-lettered with its error (shared.dead_lettering), and a graceful stop that lets
+    in-flight messages finish before the connection closes. FastStream's line for each
     message received and processed is logged at DEBUG (LOG_LEVEL=DEBUG shows them): at INFO
     it would cost every message two formatted log lines."""
     return RabbitBroker(
@@ -35,7 +38,10 @@ def build_broker(url: str, *, service: str, prefetch: int = PREFETCH) -> RabbitB
         # connection retries every 5 s by default: as long as 5 s more of a backlog).
         reconnect_interval=0.5,
         default_channel=Channel(prefetch_count=prefetch),
-        middlewares=[RabbitTelemetryMiddleware(), DeadLetterOnLastDelivery],
+        middlewares=[
+            RabbitTelemetryMiddleware() if spans_recorded() else BrokerTraceContext,
+            DeadLetterOnLastDelivery,
+        ],
         logger=logging.getLogger(f"{service}.broker"),
         log_level=logging.DEBUG,
         graceful_timeout=10,
