@@ -57,7 +57,7 @@ def subscribe(broker: RabbitBroker, topology: TimerTopology, metrics: TimerMetri
         require_confirm(confirmation, f"order.advance_status for order {timer.aggregate_id}")
         metrics.fired.inc()
         # DEBUG: order_command logs what each timer did (moved the order, or found it stale)
-        # at INFO, and timers_fired_total counts them; a line here too is 5% of a timer's CPU.
+        # at INFO, and timers_fired_total counts them (decision 114).
         log.debug(
             "timer due: asked order_command to move order %s on from %s",
             timer.aggregate_id,
