@@ -203,14 +203,16 @@ class Envelope(BaseModel, Generic[P]):
         aggregate_id: uuid.UUID,
         version: int,
         occurred_at: datetime | None = None,
+        event_id: uuid.UUID | None = None,
     ) -> Envelope[P]:
         """`occurred_at` is when the change happened (now by default): an order's event
         carries the order's own `updated_at`, so a projection of the events holds exactly
-        what the command side holds."""
+        what the command side holds. `event_id` is a new random id unless the caller derives
+        one (a timer's, from the event that set it)."""
         # Parametrized by the payload's own class, so it serializes every field of it.
         model = cast("type[Envelope[P]]", Envelope[type(payload)])  # type: ignore[misc]
         return model(
-            event_id=uuid.uuid4(),
+            event_id=event_id or uuid.uuid4(),
             type=payload.ROUTING_KEY,
             schema_version=payload.SCHEMA_VERSION,
             occurred_at=occurred_at or datetime.now(UTC),

@@ -9,7 +9,6 @@ applies when it is sent is order_command's to decide.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import Discriminator, Tag
@@ -26,7 +25,7 @@ from shared.events import (
 OrderEvent = Envelope[OrderCreated] | Envelope[OrderStatusChanged]
 # A timer the worker set before its wait queue was bound to orders.events (decision 107) is
 # the command itself; one still waiting at the upgrade comes due as it is. Told apart by
-# `type`: parsing tries one model, not each in turn (a third of the parse, decision 114).
+# `type`: parsing tries one model, not each in turn (decision 114).
 Due = Annotated[
     Annotated[Envelope[OrderCreated], Tag(OrderCreated.ROUTING_KEY)]
     | Annotated[Envelope[OrderStatusChanged], Tag(OrderStatusChanged.ROUTING_KEY)]
@@ -50,14 +49,11 @@ def timer_for(event: OrderEvent) -> Timer | None:
     status = status_after(event)
     if status.is_final:
         return None
-    return Timer(
-        event_id=uuid.uuid5(TIMER_IDS, str(event.event_id)),
-        type=AdvanceStatus.ROUTING_KEY,
-        schema_version=AdvanceStatus.SCHEMA_VERSION,
-        occurred_at=datetime.now(UTC),
+    return Envelope.wrap(
+        AdvanceStatus(order_id=event.aggregate_id, expected_status=status),
         aggregate_id=event.aggregate_id,
         version=event.version,
-        payload=AdvanceStatus(order_id=event.aggregate_id, expected_status=status),
+        event_id=uuid.uuid5(TIMER_IDS, str(event.event_id)),
     )
 
 
