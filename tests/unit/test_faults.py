@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 
 from order_query.connections import REDIS
 from shared.db import DATABASE
-from shared.faults import is_unavailable, recognise, wait_out_faults
+from shared.faults import is_busy, is_unavailable, recognise, wait_out_faults
 
 recognise(DATABASE, REDIS)  # as auth_service, order_command and order_query's apps do
 
@@ -54,6 +54,28 @@ def test_a_server_that_does_not_serve_now_is_unavailable(error: Exception) -> No
 def test_a_bug_or_a_refused_statement_is_not_unavailability(error: Exception) -> None:
     assert not is_unavailable(error)
     assert not is_unavailable(wrapped(error))
+
+
+def test_a_pool_with_no_connection_free_is_busy_not_an_outage() -> None:
+    full = sa_exc.TimeoutError("QueuePool limit of size 1 overflow 0 reached")
+    assert is_busy(full)
+    assert not is_unavailable(full)
+    assert not is_busy(ConnectionRefusedError())
+
+
+async def test_a_handler_waits_out_a_full_pool_holding_its_message() -> None:
+    calls = 0
+
+    @wait_out_faults
+    async def handler() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise sa_exc.TimeoutError("QueuePool limit of size 1 overflow 0 reached")
+        return "handled"
+
+    assert await asyncio.wait_for(handler(), 2) == "handled"
+    assert calls == 2
 
 
 async def test_a_handler_asked_to_stop_stops_though_its_client_turns_the_cancel_into_an_error() -> (

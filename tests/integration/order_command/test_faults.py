@@ -237,3 +237,30 @@ async def test_many_requests_during_a_postgres_outage_all_fail_fast(
         until=lambda r: r.status_code == 201,
         what="an order taken after Postgres came back",
     )
+
+
+async def test_a_request_no_pooled_connection_frees_in_time_for_is_shed_as_overloaded(
+    servers: Servers, faults_db_url: str, alice: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Postgres is up and every connection of the pool busy: the request waits at most
+    DEPENDENCY_TIMEOUT, then is a 503 that says the service is full, not that Postgres is away."""
+    settings = make_settings(servers, faults_db_url, order_command_db_pool_size=1)
+    app = create_app(settings, keys=TEST_KEYS)
+    async with relayed(app, settings, settings.orders_database_url):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://orders") as http:
+            assert (await http.post("/orders", json=order_body(), headers=alice.headers)).is_success
+            caplog.clear()
+            async with app.state.event_log_engine.connect():  # the pool's one connection
+                shed, took = await _timed(
+                    http.post("/orders", json=order_body(), headers=alice.headers)
+                )
+            assert shed.status_code == 503
+            assert shed.json()["error"]["code"] == "overloaded"
+            assert shed.headers["Retry-After"] == "2"
+            assert took < 2.0
+            logged = [r.getMessage() for r in caplog.records if r.name == "shared.app"]
+            assert any(m.startswith("overloaded") for m in logged), logged
+            assert not any("unavailable" in m for m in logged), logged
+            taken = await http.post("/orders", json=order_body(), headers=alice.headers)
+            assert taken.status_code == 201

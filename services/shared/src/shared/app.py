@@ -31,6 +31,7 @@ from shared.failures import (
     Malformed,
     NotAllowed,
     NotFound,
+    Overloaded,
     Refused,
     Stale,
     Unauthenticated,
@@ -64,6 +65,7 @@ HTTP_STATUS: dict[type[Failure], int] = {
     Invalid: 422,
     UpstreamRefused: 502,
     DependencyUnavailable: 503,
+    Overloaded: 503,
 }
 RETRY_AFTER = {"Retry-After": "2"}  # seconds: a dependency that is away is usually back soon
 
@@ -230,20 +232,20 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
     async def dependency_error(request: Request, exc: Exception) -> JSONResponse:
+        if faults.is_busy(exc):
+            log.warning("overloaded: no connection free in time (%s)", type(exc).__name__)
+            return answer_failure(Overloaded("This service is at capacity; try again shortly"))
         if not faults.is_unavailable(exc):
             return _internal_error(request, exc)
         log.warning("dependency unavailable: %s", type(exc).__name__)
-        return JSONResponse(
-            error_body(
-                "dependency_unavailable", "A dependency of this service is down; try again shortly"
-            ),
-            status_code=503,
-            headers=RETRY_AFTER,
+        return answer_failure(
+            DependencyUnavailable("A dependency of this service is down; try again shortly")
         )
 
     # Registered per class (the service's drivers', shared.faults.recognise), so each is
-    # answered by the app: a 503 when it means a dependency is away, else a 500.
-    for error in (*faults.WRAPPERS, *faults.UNAVAILABLE):
+    # answered by the app: a 503 when it means a dependency is away or the process is full,
+    # else a 500.
+    for error in (*faults.WRAPPERS, *faults.UNAVAILABLE, *faults.BUSY):
         app.add_exception_handler(error, dependency_error)
 
 
@@ -254,7 +256,7 @@ def answer_failure(failure: Failure) -> JSONResponse:
     headers: dict[str, str] | None = None
     if isinstance(failure, Unauthenticated):
         headers = {"WWW-Authenticate": f'Bearer error="{failure.reason}"'}
-    elif isinstance(failure, DependencyUnavailable):
+    elif isinstance(failure, (DependencyUnavailable, Overloaded)):
         headers = RETRY_AFTER
     return JSONResponse(
         error_body(failure.code, failure.message, failure.details),

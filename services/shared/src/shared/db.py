@@ -16,7 +16,6 @@ DATABASE = DriverFaults(
     unavailable=(
         sa_exc.OperationalError,
         sa_exc.InterfaceError,
-        sa_exc.TimeoutError,
         # Postgres answering that it cannot serve now (they reach us wrapped in a DBAPIError):
         pg_exc.PostgresConnectionError,  # class 08
         pg_exc.InsufficientResourcesError,  # class 53: too many connections, out of memory or disk
@@ -27,6 +26,9 @@ DATABASE = DriverFaults(
         # ("cannot switch to state ...; another operation is in progress"): a dead connection.
         pg_exc.InternalClientError,
     ),
+    # The pool had no connection free within its timeout: Postgres may be up and every
+    # connection busy (a load past what the pool serves), so the request is shed as such.
+    busy=(sa_exc.TimeoutError,),
     wrappers=(sa_exc.DBAPIError,),
 )
 
@@ -35,7 +37,8 @@ def create_engine(url: str, *, timeout: float = 1.5, pool_size: int = 5) -> Asyn
     """An engine that gives up on a Postgres that does not answer within `timeout` seconds.
 
     A pool checkout waits at most `timeout` too, and a statement at most 10 s, so a request
-    never hangs on a dead server: the app turns the error into a 503.
+    never hangs on a dead server or behind a full pool: the app turns the error into a 503
+    (`dependency_unavailable` for the one, `overloaded` for the other).
 
     No pre-ping: it costs every transaction a round trip (a sixth of a create's CPU). After
     a Postgres restart (or its connections terminated), the request that meets a dead

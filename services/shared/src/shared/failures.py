@@ -87,3 +87,10 @@ class DependencyUnavailable(Failure):
     """A server this one needs is away: trying again shortly may work."""
 
     code = "dependency_unavailable"
+
+
+class Overloaded(Failure):
+    """This process has no capacity free for the request in time (every one of its database
+    connections stayed busy): its servers are up, and trying again shortly may work."""
+
+    code = "overloaded"

@@ -88,7 +88,7 @@ _MEANINGS = {
     415: "The body is not JSON",
     422: "The body, the query or a header is not valid: `details` lists where and why",
     429: "Too many requests from this address: wait `Retry-After` seconds",
-    503: "A dependency is down: try again shortly (`Retry-After`)",
+    503: "A dependency is down, or the service is full: try again shortly (`Retry-After`)",
 }
 # What any route may answer, whatever it does: the gateway's and the server's own refusals.
 COMMON_ERRORS = (400, 413, 415, 422, 429, 503)
