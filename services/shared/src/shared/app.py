@@ -119,9 +119,13 @@ def create_app(
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU, open files
     app.state.metrics_registry = registry
     _add_error_handlers(app)
-    app.include_router(_probes(registry))
-    for router in routers:
-        app.include_router(router)
+    # Each router's routes join the app's own list, as routes declared on the app would:
+    # FastAPI >= 0.137 keeps an included router as a node of its own, matched again inside
+    # on every request (a twentieth of a read's CPU here, decision 117). An APIRoute carries
+    # its router's tags, responses and dependencies from its declaration; nothing here is
+    # included with a prefix or options of its own.
+    for router in (_probes(registry), *routers):
+        app.router.routes.extend(router.routes)
     if spans_recorded():
         # Imported only where spans are recorded: a library a process does not use is memory.
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
