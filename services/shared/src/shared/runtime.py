@@ -93,6 +93,7 @@ def service_app(
     consumes: Consumes | None = None,
     other_queues: Mapping[str, tuple[RabbitQueue, Gauge]] | None = None,
     declare: Declare | None = None,
+    described: RabbitBroker | None = None,
     drivers: Sequence[faults.DriverFaults] = (),
 ) -> FastAPI:
     """The service `name`'s app. `registry` holds the service's own metrics (built before,
@@ -101,7 +102,9 @@ def service_app(
     `shared.event_log.serving.serve_event_log`): the app serves the log's catch-up route and
     answers Postgres' faults as a dependency's; its relay is a process of its own.
     `consumes(broker, app)` subscribes its consumers and names their queues (dead-letter
-    queues declared, depths in /metrics); `other_queues` are depths it reports besides."""
+    queues declared, depths in /metrics); `other_queues` are depths it reports besides.
+    `described`, for a service that consumes outside FastStream (status_worker's forwarder),
+    is a broker that never connects, whose declarations make the AsyncAPI document."""
     broker = build_broker(settings.rabbitmq_url.get_secret_value(), service=name)
     for message in publishes:  # its relay publishes them; these only say so in AsyncAPI
         broker.publisher(
@@ -136,7 +139,7 @@ def service_app(
         description=description,
         lifespan=lifespan,
         drivers=drivers,
-        routers=[*routers, asyncapi_router(broker, title=name, version=VERSION)],
+        routers=[*routers, asyncapi_router(described or broker, title=name, version=VERSION)],
         registry=registry,
     )
     queues += consumes(broker, app) if consumes else []

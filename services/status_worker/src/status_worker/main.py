@@ -5,7 +5,9 @@ import logging
 from fastapi import FastAPI
 
 from shared.runtime import Started, service_app
-from status_worker import consumers, wait_queues
+from status_worker import wait_queues
+from status_worker.described import described
+from status_worker.forwarder import DueForwarder
 from status_worker.metrics import TimerMetrics
 from status_worker.settings import StatusWorkerSettings
 from status_worker.topology import TimerTopology
@@ -21,6 +23,9 @@ def create_app(s: StatusWorkerSettings | None = None) -> FastAPI:
 
     async def build(started: Started) -> None:
         log.info("timers wait %g s in %s", s.status_advance_interval, topology.wait.name)
+        forwarder = DueForwarder(amqp_url, topology.due, metrics)
+        started.run_beside(forwarder.run())
+        started.ready_when("forwarder", forwarder.require_consuming)
 
     return service_app(
         s,
@@ -29,7 +34,10 @@ def create_app(s: StatusWorkerSettings | None = None) -> FastAPI:
         build=build,
         registry=metrics.registry,
         routers=[],
-        consumes=lambda broker, app: consumers.subscribe(broker, topology, metrics),
+        # The forwarder consumes the due queue itself: here it is only named (its dead-letter
+        # queue declared, its depth in /metrics).
+        consumes=lambda broker, app: list(topology.consumed),
         other_queues={"wait": (topology.wait, metrics.waiting)},
         declare=lambda broker: wait_queues.declare(broker, topology, amqp_url),
+        described=described(topology),
     )
