@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +39,14 @@ log = logging.getLogger(__name__)
 INVALID_ERRORS: tuple[type[Exception], ...] = (ValidationError, json.JSONDecodeError, ValueError)
 
 
-def is_last_delivery(headers: dict[str, Any]) -> bool:
+def is_last_delivery(headers: Mapping[str, Any]) -> bool:
     return int(headers.get("x-delivery-count") or 0) >= DELIVERY_LIMIT
+
+
+def letter_headers(headers: Mapping[str, Any], exc: Exception, queue: str) -> dict[str, Any]:
+    """A dead letter's headers: the message's own (not the broker's `x-` ones), and the notes."""
+    kept = {k: v for k, v in headers.items() if not str(k).startswith("x-")}
+    return kept | notes(exc, queue, _attempts(headers))
 
 
 def notes(exc: Exception, queue: str, attempts: int) -> dict[str, str]:
@@ -51,6 +57,23 @@ def notes(exc: Exception, queue: str, attempts: int) -> dict[str, str]:
         "x-queue": queue,
         "x-invalid": "true" if isinstance(exc, INVALID_ERRORS) else "false",
     }
+
+
+def log_dead_lettered(
+    message_id: str | None, queue: str, headers: Mapping[str, Any], exc: Exception
+) -> None:
+    log.error(
+        "message %s dead-lettered from %s after %s deliveries: %s",
+        message_id,
+        queue,
+        _attempts(headers),
+        type(exc).__name__,
+        extra={"event": "message.dead_lettered", "queue": queue},
+    )
+
+
+def _attempts(headers: Mapping[str, Any]) -> int:
+    return int(headers.get("x-delivery-count") or 0) + 1
 
 
 class DeadLetterOnLastDelivery(BaseMiddleware):
@@ -79,13 +102,12 @@ class DeadLetterOnLastDelivery(BaseMiddleware):
         route: str,
     ) -> None:
         broker = self.context.get("broker")
-        kept = {k: v for k, v in headers.items() if not str(k).startswith("x-")}
         try:
             confirmation = await broker.publish(
                 msg.body,
                 exchange=DEAD_LETTERS,
                 routing_key=route,
-                headers=kept | notes(exc, queue, int(headers.get("x-delivery-count", 0)) + 1),
+                headers=letter_headers(headers, exc, queue),
                 message_id=msg.message_id,
                 content_type=msg.content_type,
                 persist=True,
@@ -97,11 +119,4 @@ class DeadLetterOnLastDelivery(BaseMiddleware):
                 "could not dead-letter %s from %s itself; the broker will", msg.message_id, queue
             )
             raise exc from None
-        log.error(
-            "message %s dead-lettered from %s after %s deliveries: %s",
-            msg.message_id,
-            queue,
-            int(headers.get("x-delivery-count", 0)) + 1,
-            type(exc).__name__,
-            extra={"event": "message.dead_lettered", "queue": queue},
-        )
+        log_dead_lettered(msg.message_id, queue, headers, exc)

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter
 
 from shared.broker import PREFETCH
 from shared.confirms import require_confirm
-from shared.dead_lettering import is_last_delivery, notes
+from shared.dead_lettering import is_last_delivery, letter_headers, log_dead_lettered
 from shared.faults import stopping, wait_out_faults
 from shared.topology import DEAD_LETTERS, ORDERS_COMMANDS
 from status_worker.metrics import TimerMetrics
@@ -66,6 +66,7 @@ class DueForwarder:
         while True:
             try:
                 await self._consume_until_closed()
+                pause = 0.1  # it consumed until its channel closed: the next try starts over
             except asyncio.CancelledError:
                 raise
             except aio_pika.exceptions.ChannelNotFoundEntity:
@@ -192,16 +193,14 @@ class DueForwarder:
             log.warning("a due message failed (%s); it comes again", type(exc).__name__)
             await message.nack(requeue=True)
             return
-        attempts = int(str(headers.get("x-delivery-count") or 0)) + 1
         route = str((self.due.arguments or {})["x-dead-letter-routing-key"])
-        kept: dict[str, Any] = {k: v for k, v in headers.items() if not k.startswith("x-")}
         try:
             confirmation = await dead_letters.publish(
                 aio_pika.Message(
                     message.body,
                     content_type=message.content_type,
                     message_id=message.message_id,
-                    headers=kept | notes(exc, self.due.name, attempts),
+                    headers=letter_headers(headers, exc, self.due.name),
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 ),
                 routing_key=route,
@@ -213,12 +212,5 @@ class DueForwarder:
             log.warning("could not dead-letter %s itself; the broker will", message.message_id)
             await message.nack(requeue=True)
             return
-        log.error(
-            "message %s dead-lettered from %s after %s deliveries: %s",
-            message.message_id,
-            self.due.name,
-            attempts,
-            type(exc).__name__,
-            extra={"event": "message.dead_lettered", "queue": self.due.name},
-        )
+        log_dead_lettered(message.message_id, self.due.name, headers, exc)
         await message.ack()
