@@ -186,8 +186,8 @@ class BearerPrincipal(OAuth2PasswordBearer):
     As the OpenAPI documents declare it, this is the OAuth2 password flow: the docs page's
     "Authorize" logs in at the gateway's /auth/token and sends the access token as a Bearer
     token. One dependency, not a token scheme with a verifier and a role check depending on
-    it: FastAPI solves each dependency of a route on every request, a tenth of a cheap
-    read's CPU for the two it saves (decision 118).
+    it: FastAPI solves each dependency of a route on every request, and the two it saves
+    cost order_query about 0.05 ms of CPU a read by id (decision 118).
     """
 
     def __init__(self, *, services: bool) -> None:
